@@ -1,0 +1,5 @@
+import sys
+
+from ganhacks.cli import main
+
+sys.exit(main())

@@ -1,0 +1,148 @@
+"""The Python API, mirroring the CLI: ``train(config) -> Run``, ``Run.sample(n)``, ``load_run(path)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganhacks.config import RunConfig, build_config, from_dict, load_yaml, merge, nest, resolve, to_dict
+from ganhacks.data import Dataset, load_data, short_name
+from ganhacks.errors import GanhacksError
+from ganhacks.models import build_models
+from ganhacks.training.checkpoint import list_checkpoints, load_checkpoint
+from ganhacks.training.rundir import RunDir, new_run_dir
+from ganhacks.tricks import Trick
+
+
+class Run:
+    """A trained (or training) run: its folder, resolved config and generator."""
+
+    def __init__(self, path: str | Path, config: RunConfig, info: dict[str, Any], G: nn.Module, D: nn.Module, step: int):
+        self.path = Path(path)
+        self.config = config
+        self.info = info
+        self.G, self.D = G, D
+        self.step = step
+
+    def __repr__(self) -> str:
+        return f"Run('{self.path}', data={self.config.data.name!r}, step={self.step})"
+
+    @property
+    def kind(self) -> str:
+        return self.info["data"]["kind"]
+
+    @torch.no_grad()
+    def sample(self, n: int = 64, seed: int = 0) -> torch.Tensor:
+        """``n`` samples on the CPU in the data's own coordinates: images [n, C, H, W] in [-1, 1],
+        or 2D points [n, 2] in the protocol's units. The same seed gives the same samples."""
+        if n < 1:
+            raise GanhacksError(f"The number of samples must be at least 1, got {n}.")
+        device = next(self.G.parameters()).device
+        z = torch.randn(n, self.config.model.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            out = torch.cat([self.G(chunk).float().cpu() for chunk in z.split(1024)])
+        finally:
+            self.G.train(was_training)
+        return out * self.info["data"]["scale"] if self.kind == "2d" else out
+
+    def save_samples(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
+        """Write ``n`` samples as a PNG: an image grid, or a scatter over the mode means for 2D data."""
+        from ganhacks.plots import save_image_grid, save_scatter
+
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            raise GanhacksError(f"Sample output '{path}' must be a .png file.")
+        if not path.parent.exists():
+            raise GanhacksError(f"Folder '{path.parent}' does not exist; create it or choose another --out.")
+        x = self.sample(n, seed)
+        if self.kind == "2d":
+            modes = self.info["data"].get("modes")
+            save_scatter(x, path, modes=torch.tensor(modes) if modes else None, title=f"{self.path.name} step {self.step}")
+        else:
+            save_image_grid(x, path)
+        return path
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The rows of ``metrics.jsonl``."""
+        return RunDir(self.path).read_metrics()
+
+
+def _as_config(config: RunConfig | dict[str, Any] | str | Path | None, overrides: dict[str, Any]) -> RunConfig:
+    extra = nest(overrides)
+    if isinstance(config, RunConfig):
+        return build_config(values=merge(to_dict(config), extra)) if extra else config
+    if config is None or isinstance(config, dict):
+        return build_config(values=merge(config or {}, extra))
+    return build_config(file=config, values=extra)
+
+
+def prepare(cfg: RunConfig) -> tuple[RunConfig, Dataset]:
+    """Load the data and fill every auto config value from it."""
+    data = load_data(cfg.data)
+    return resolve(cfg, kind=data.kind, size=data.size, channels=data.channels), data
+
+
+def train(
+    config: RunConfig | dict[str, Any] | str | Path | None = None,
+    *,
+    out: str | Path = "runs",
+    quiet: bool = True,
+    tricks: list[Trick] | tuple[Trick, ...] = (),
+    **overrides: Any,
+) -> Run:
+    """Train a GAN and return its :class:`Run`.
+
+    ``config`` is a RunConfig, a nested dict, or a YAML path; keyword overrides use dotted
+    keys with ``__`` for dots, e.g. ``train(data__name="ring8", train__steps=500)``.
+    ``tricks`` adds extra :class:`~ganhacks.tricks.Trick` objects to the loop.
+    """
+    from ganhacks.training.loop import Trainer
+
+    cfg = _as_config(config, {k.replace("__", "."): v for k, v in overrides.items()})
+    cfg, data = prepare(cfg)
+    trainer = Trainer(cfg, data, tricks=tricks, quiet=quiet)  # validates everything before a folder exists
+    trainer.run = RunDir(new_run_dir(out, short_name(cfg.data.name), cfg.preset))
+    trainer.fit()
+    return Run(trainer.run.path, cfg, _read_info(trainer.run), trainer.G, trainer.D, trainer.step)
+
+
+def _read_info(run: RunDir) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads(run.info.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise GanhacksError(f"'{run.path}' is not a ganhacks run folder (run.json is missing or damaged).") from None
+
+
+def load_run(path: str | Path, step: int | None = None, device: str = "cpu") -> Run:
+    """Open a run folder and load its newest checkpoint (or the one at ``step``)."""
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise GanhacksError(f"Run folder '{path}' does not exist; pass the path that `ganhacks train` printed.")
+    if not run.config.exists():
+        raise GanhacksError(f"'{path}' is not a ganhacks run folder (it has no config.yaml).")
+    cfg = from_dict(RunConfig, load_yaml(run.config))
+    info = _read_info(run)
+    found = list_checkpoints(run.checkpoints)
+    if step is not None:
+        found = [p for p in found if p.name == f"step_{step:07d}.json"]
+        if not found:
+            raise GanhacksError(f"Run '{path}' has no checkpoint at step {step}; see its checkpoints/ folder.")
+    if not found:
+        raise GanhacksError(f"Run '{path}' has no checkpoint yet; wait for the first one or train longer.")
+    state = load_checkpoint(found[-1])
+    G, D = build_models(cfg, info["data"]["shape"])
+    try:
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+    except (RuntimeError, KeyError) as e:
+        raise GanhacksError(f"Checkpoint '{found[-1]}' does not fit the run's model ({str(e).splitlines()[0]}).") from None
+    G.to(device).eval()
+    D.to(device).eval()
+    return Run(run.path, cfg, info, G, D, state["step"])

@@ -1,0 +1,129 @@
+"""The ``ganhacks`` command line: ``train`` and ``sample``.
+
+Errors caused by the user's input print one sentence (``error: ...``) and exit with code 2;
+``--debug`` shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from ganhacks.errors import GanhacksError
+
+EXIT_USAGE = 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ganhacks.api import prepare
+    from ganhacks.config import build_config, dump_yaml, nest
+    from ganhacks.data import short_name
+    from ganhacks.training import RunDir, Trainer, new_run_dir
+
+    shorthands = {"data.name": args.data, "train.steps": args.steps, "train.batch_size": args.batch_size, "train.seed": args.seed}
+    cfg = build_config(
+        preset=args.preset,
+        file=args.config,
+        values=nest({k: v for k, v in shorthands.items() if v is not None}),
+        overrides=args.set,
+    )
+    cfg, data = prepare(cfg)
+    if args.dry_run:
+        print(dump_yaml(cfg), end="")
+        return 0
+    trainer = Trainer(cfg, data, quiet=args.quiet)
+    run = RunDir(new_run_dir(args.out, short_name(cfg.data.name), cfg.preset))
+    trainer.run = run
+    if not args.quiet:
+        print(
+            f"training {cfg.data.name} ({len(data)} samples, shape {list(data.x.shape[1:])}) "
+            f"for {cfg.train.steps} steps on {trainer.device} -> {run.path}",
+            file=sys.stderr,
+        )
+    trainer.fit()
+    if not args.quiet:
+        last = run.sample_path(trainer.step)
+        print(f"samples: {last}\nmetrics: {run.metrics}\ncheckpoints: {run.checkpoints}", file=sys.stderr)
+    print(run.path)
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from ganhacks.api import load_run
+
+    run = load_run(args.run, step=args.step)
+    path = run.save_samples(args.out, n=args.n, seed=args.seed)
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ganhacks import __version__
+    from ganhacks.config import PRESETS
+    from ganhacks.data import DATA_NAMES
+
+    p = argparse.ArgumentParser(prog="ganhacks", description="Train GANs that don't fall over.")
+    p.add_argument("--version", action="version", version=f"ganhacks {__version__}")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a GAN; prints the run directory last")
+    t.add_argument("--data", metavar="NAME", help="data set: " + ", ".join(DATA_NAMES))
+    t.add_argument("--preset", metavar="NAME", help="named config preset: " + ", ".join(PRESETS) + " (default baseline)")
+    t.add_argument("--config", metavar="FILE.yaml", help="YAML config file (applied after the preset)")
+    t.add_argument("--steps", type=int, metavar="N", help="shorthand for --set train.steps=N")
+    t.add_argument("--batch-size", type=int, metavar="B", help="shorthand for --set train.batch_size=B")
+    t.add_argument("--seed", type=int, metavar="S", help="shorthand for --set train.seed=S")
+    t.add_argument("--out", default="runs", metavar="DIR", help="parent folder of the run folders (default runs/)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. optim.d.lr=1e-4 (repeatable)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or messages; print only the run directory")
+    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit without training")
+    t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    t.set_defaults(func=_train)
+
+    s = sub.add_parser("sample", help="write a sample grid (or a 2D scatter) from a trained run")
+    s.add_argument("run", metavar="RUN", help="run directory")
+    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--out", required=True, metavar="FILE.png", help="output PNG")
+    s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
+    s.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
+    s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    s.set_defaults(func=_sample)
+    return p
+
+
+class _LowerLevelFormatter(logging.Formatter):
+    """'warning: ...' rather than 'WARNING: ...', like the 'error: ...' lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace(record.levelname, record.levelname.lower(), 1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LowerLevelFormatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("ganhacks")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        return args.func(args)
+    except GanhacksError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

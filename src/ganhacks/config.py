@@ -1,0 +1,451 @@
+"""Typed run configuration: frozen dataclasses, YAML I/O, dotted overrides and presets.
+
+A config is built in one place, :func:`build_config`, in this order:
+defaults -> preset -> YAML file -> ``--set key=value`` overrides. Every key is
+checked against the dataclasses below; an unknown key is an error that names the
+nearest valid key, and a value of the wrong type or range is an error that says
+what was expected.
+
+Fields whose default is ``None`` are *auto*: they are filled from the data set by
+:func:`resolve` (for example the PacGAN protocol's learning rate for 2D data and the
+DCGAN one for images), and the resolved values are what ``config.yaml`` records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ganhacks.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data to train on and how to shape it."""
+
+    name: str = ""
+    """ring8 | grid25 | mnist5k | digits | folder:PATH | npz:PATH"""
+    size: int | None = None
+    """Image side in pixels. Auto: 64 for folders, the native size for arrays."""
+    channels: int | None = None
+    """1 (grayscale) or 3 (RGB). Auto: 3 for folders, the native count for arrays."""
+    seed: int = 0
+    """Seed of the fixed synthetic training set (ring8, grid25), kept apart from train.seed
+    so that every training seed sees the same data, as in the PacGAN protocol."""
+    num_points: int = 100_000
+    """Size of the synthetic 2D training set."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator architecture."""
+
+    arch: Literal["auto", "mlp", "dcgan"] = "auto"
+    """Auto: the PacGAN MLPs for 2D data, DCGAN for images."""
+    z_dim: int | None = None
+    """Latent size. Auto: 2 for 2D data (PacGAN), 100 for images (DCGAN)."""
+    ngf: int = 64
+    """DCGAN generator width (channels of its last hidden layer)."""
+    ndf: int = 64
+    """DCGAN discriminator width (channels of its first layer)."""
+    mlp_g_hidden: int = 400
+    mlp_g_layers: int = 4
+    mlp_d_hidden: int = 200
+    mlp_d_layers: int = 3
+    mlp_d_pieces: int = 5
+    """Maxout pieces per discriminator unit."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """One network's optimiser."""
+
+    name: Literal["adam"] = "adam"
+    lr: float | None = None
+    """Auto: 1e-4 for 2D data (PacGAN), 2e-4 for images (DCGAN)."""
+    betas: tuple[float, float] | None = None
+    """Auto: (0.8, 0.999) for 2D data (PacGAN), (0.5, 0.999) for images (DCGAN)."""
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class OptimPair:
+    g: OptimConfig = field(default_factory=OptimConfig)
+    d: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop."""
+
+    steps: int = 2000
+    """Total number of G updates."""
+    batch_size: int | None = None
+    """Auto: 100 for 2D data (PacGAN), 64 for images (DCGAN)."""
+    seed: int = 0
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """fp32, or bf16 autocast for the forward passes (weights and optimiser stay fp32)."""
+    device: str = "auto"
+    """auto (CUDA when available, else CPU), cpu, cuda or cuda:N."""
+    threads: int | None = None
+    """CPU threads for torch. Auto: torch's own default."""
+    log_every: int = 10
+    """Steps between rows of metrics.jsonl; each row averages the steps since the last."""
+    sample_every: int | None = None
+    """Steps between sample grids. Auto: a tenth of the run."""
+    sample_n: int = 64
+    """Images in each sample grid (points in each 2D scatter: 2,500)."""
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every: int | None = None
+    """Steps between checkpoints. Auto: a quarter of the run. The last step is always saved."""
+    keep: int = 3
+    """How many recent checkpoints to keep."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The root of a run's configuration; ``config.yaml`` is this, resolved."""
+
+    preset: str = "baseline"
+    loss: Literal["nonsaturating", "minimax"] = "nonsaturating"
+    """G loss (ganhacks trick 2). nonsaturating: max log D(G(z)); minimax: min log(1 - D(G(z)))."""
+    latent: Literal["gaussian"] = "gaussian"
+    """Latent distribution: N(0, I) (ganhacks trick 3)."""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimPair = field(default_factory=OptimPair)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+
+# A preset is a named set of overrides on the defaults. `baseline` is the plain
+# DCGAN / PacGAN set-up with none of the optional tricks; later presets add tricks.
+PRESETS: dict[str, dict[str, Any]] = {
+    "baseline": {},
+}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _is_dataclass_type(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def valid_keys(cls: type = RunConfig, prefix: str = "") -> list[str]:
+    """Every dotted leaf key of a config class, e.g. ``optim.g.lr``."""
+    keys = []
+    for name, tp in _hints(cls).items():
+        if _is_dataclass_type(tp):
+            keys += valid_keys(tp, f"{prefix}{name}.")
+        else:
+            keys.append(prefix + name)
+    return keys
+
+
+def _unknown_key(key: str, cls: type, prefix: str) -> ConfigError:
+    options = valid_keys(cls, prefix) + [prefix + n for n, t in _hints(cls).items() if _is_dataclass_type(t)]
+    near = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
+    if not near:  # try matching only the last component, e.g. 'lrr' -> 'optim.g.lr'
+        tail = key.rsplit(".", 1)[-1]
+        names = {k.rsplit(".", 1)[-1]: k for k in valid_keys()}
+        near = [names[n] for n in difflib.get_close_matches(tail, list(names), n=1, cutoff=0.6)]
+    hint = f"did you mean '{near[0]}'?" if near else "run `ganhacks train --dry-run` to see every key."
+    return ConfigError(f"Unknown config key '{key}'; {hint}")
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"a list of {len(typing.get_args(tp))} numbers"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML value to the field type ``tp``, or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"Config key '{key}' must be {_type_name(tp)}, got {value!r}.")
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "auto")):
+            if type(None) in args:
+                return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                pass
+        raise bad
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise bad
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.strip("()[] ").split(",")]
+        if not isinstance(value, (list, tuple)) or len(value) != len(typing.get_args(tp)):
+            raise bad
+        return tuple(_coerce(v, a, key) for v, a in zip(value, typing.get_args(tp), strict=True))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                f = float(value)
+            except ValueError:
+                raise bad from None
+            if f.is_integer():
+                return int(f)
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise bad  # pragma: no cover - every field type is handled above
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build config class ``cls`` from a nested dict, checking every key and value."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config section '{prefix.rstrip('.') or 'root'}' must be a mapping of keys to values.")
+    hints = _hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or key not in hints:
+            full = f"{prefix}{key}"
+            while isinstance(value, dict) and len(value) == 1:  # name the whole dotted key the user wrote
+                ((sub, value),) = value.items()
+                full += f".{sub}"
+            raise _unknown_key(full, RunConfig, "")
+        tp = hints[key]
+        if _is_dataclass_type(tp):
+            kwargs[key] = from_dict(tp, value or {}, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(value, tp, prefix + key)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain nested dict (tuples as lists), ready for YAML or JSON."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def nest(dotted: dict[str, Any]) -> dict[str, Any]:
+    """``{'optim.g.lr': 1e-4}`` -> ``{'optim': {'g': {'lr': 1e-4}}}``."""
+    out: dict[str, Any] = {}
+    for key, value in dotted.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"Config key '{key}' conflicts with another value given for '{part}'.")
+        node[parts[-1]] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn ``'optim.g.lr=1e-4'`` into ``{'optim': {'g': {'lr': 1e-4}}}`` (value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"Override '{text}' must look like key=value, for example optim.g.lr=1e-4.")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"Override '{text}' has an empty key; write it like optim.g.lr=1e-4.")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    # A full key always names a leaf: `--set data.name=folder:x` must stay a string.
+    if isinstance(value, dict):
+        value = raw
+    return nest({key: value})
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a dict (safe loader only)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Config file '{p}' does not exist; check the path given to --config.")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"Config file '{p}' is not valid YAML ({first}); fix the syntax and try again.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file '{p}' must hold a mapping of keys to values at its top level.")
+    return data
+
+
+def build_config(
+    *,
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Build and validate a RunConfig: defaults -> preset -> file -> values -> overrides.
+
+    ``values`` is a nested dict (the Python API); ``overrides`` are ``key=value`` strings (the CLI).
+    """
+    layers: list[dict[str, Any]] = []
+    if file is not None:
+        layers.append(load_yaml(file))
+    if values:
+        layers.append(values)
+    for text in overrides or []:
+        layers.append(parse_override(text))
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = merge(merged, layer)
+    name = preset or merged.get("preset") or "baseline"
+    if not isinstance(name, str) or name not in PRESETS:
+        near = difflib.get_close_matches(str(name), list(PRESETS), n=1)
+        hint = f"did you mean '{near[0]}'?" if near else "choose one of: " + ", ".join(PRESETS) + "."
+        raise ConfigError(f"Unknown preset '{name}'; {hint}")
+    merged = merge(PRESETS[name], merged)
+    merged["preset"] = name
+    cfg = from_dict(RunConfig, merged)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Check value ranges and combinations; raise one ConfigError naming the first problem."""
+
+    def positive(key: str, value: float | int | None, allow_none: bool = True) -> None:
+        if value is None and allow_none:
+            return
+        if value is None or not (value > 0) or (isinstance(value, float) and not math.isfinite(value)):
+            raise ConfigError(f"Config key '{key}' must be a positive number, got {value!r}.")
+
+    positive("train.steps", cfg.train.steps)
+    positive("train.batch_size", cfg.train.batch_size)
+    positive("train.log_every", cfg.train.log_every)
+    positive("train.sample_every", cfg.train.sample_every)
+    positive("train.sample_n", cfg.train.sample_n)
+    positive("train.threads", cfg.train.threads)
+    positive("checkpoint.every", cfg.checkpoint.every)
+    positive("checkpoint.keep", cfg.checkpoint.keep)
+    positive("data.size", cfg.data.size)
+    positive("data.num_points", cfg.data.num_points)
+    positive("model.z_dim", cfg.model.z_dim)
+    for key in ("ngf", "ndf", "mlp_g_hidden", "mlp_g_layers", "mlp_d_hidden", "mlp_d_layers", "mlp_d_pieces"):
+        positive(f"model.{key}", getattr(cfg.model, key))
+    if cfg.data.channels is not None and cfg.data.channels not in (1, 3):
+        raise ConfigError(f"Config key 'data.channels' must be 1 (grayscale) or 3 (RGB), got {cfg.data.channels}.")
+    for net in ("g", "d"):
+        o: OptimConfig = getattr(cfg.optim, net)
+        positive(f"optim.{net}.lr", o.lr)
+        if o.betas is not None and not all(0.0 <= b < 1.0 for b in o.betas):
+            raise ConfigError(f"Config key 'optim.{net}.betas' must be two numbers in [0, 1), got {list(o.betas)}.")
+        if o.weight_decay < 0:
+            raise ConfigError(f"Config key 'optim.{net}.weight_decay' must be >= 0, got {o.weight_decay}.")
+    dev = cfg.train.device
+    if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ConfigError(f"Config key 'train.device' must be auto, cpu, cuda or cuda:N, got {dev!r}.")
+
+
+def replace(cfg: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` for nested keys: ``replace(cfg, **{'train.steps': 10})``."""
+    nested: dict[str, dict[str, Any]] = {}
+    flat: dict[str, Any] = {}
+    for key, value in changes.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[head] = value
+    for head, sub in nested.items():
+        flat[head] = replace(getattr(cfg, head), **sub)
+    return dataclasses.replace(cfg, **flat)
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, channels: int | None) -> RunConfig:
+    """Fill every auto (None) field from the data kind; the result has no auto left."""
+    two_d = kind == "2d"
+    ch: dict[str, Any] = {
+        "data.size": size,
+        "data.channels": channels,
+        "model.arch": cfg.model.arch if cfg.model.arch != "auto" else ("mlp" if two_d else "dcgan"),
+        "model.z_dim": cfg.model.z_dim or (2 if two_d else 100),
+        "train.batch_size": cfg.train.batch_size or (100 if two_d else 64),
+        "train.sample_every": cfg.train.sample_every or max(1, math.ceil(cfg.train.steps / 10)),
+        "checkpoint.every": cfg.checkpoint.every or max(1, math.ceil(cfg.train.steps / 4)),
+    }
+    for net in ("g", "d"):
+        o: OptimConfig = getattr(cfg.optim, net)
+        ch[f"optim.{net}.lr"] = o.lr if o.lr is not None else (1e-4 if two_d else 2e-4)
+        ch[f"optim.{net}.betas"] = o.betas if o.betas is not None else ((0.8, 0.999) if two_d else (0.5, 0.999))
+    out = replace(cfg, **ch)
+    if two_d and out.model.arch != "mlp":
+        raise ConfigError("2D data needs model.arch=mlp; DCGAN is for images.")
+    if not two_d and out.model.arch != "dcgan":
+        raise ConfigError("Image data needs model.arch=dcgan; the MLP is for 2D point data.")
+    return out

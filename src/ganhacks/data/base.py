@@ -1,0 +1,99 @@
+"""The in-memory dataset every loader returns, and the on-device batch sampler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+
+@dataclass
+class Dataset:
+    """A whole training set held in one tensor, normalised to [-1, 1] (ganhacks trick 1).
+
+    For 2D mixtures the points are divided by ``scale`` so that they lie in [-1, 1];
+    :meth:`to_data_space` maps generated points back to the protocol's coordinates,
+    where the mode means and the metrics live.
+    """
+
+    name: str
+    kind: Literal["2d", "image"]
+    x: torch.Tensor  # [N, 2] or [N, C, H, W], float32 in [-1, 1]
+    y: torch.Tensor | None = None  # [N] int64 class labels
+    num_classes: int | None = None
+    scale: float = 1.0
+    modes: torch.Tensor | None = None  # [K, 2] mixture means in data space (2D only)
+    mode_std: float | None = None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def size(self) -> int | None:
+        return self.x.shape[-1] if self.kind == "image" else None
+
+    @property
+    def channels(self) -> int | None:
+        return self.x.shape[1] if self.kind == "image" else None
+
+    def to_data_space(self, x: torch.Tensor) -> torch.Tensor:
+        """Map model-space samples to the data's own coordinates (identity for images)."""
+        return x * self.scale if self.kind == "2d" else x
+
+    def info(self) -> dict[str, Any]:
+        """JSON-able metadata: enough to sample and plot a run without reloading the data."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "n": len(self),
+            "shape": list(self.x.shape[1:]),
+            "num_classes": self.num_classes,
+            "scale": self.scale,
+            "modes": self.modes.tolist() if self.modes is not None else None,
+            "mode_std": self.mode_std,
+        }
+
+
+class BatchSampler:
+    """Draws batches by indexing the on-device data tensor: shuffled epochs, no per-sample Python.
+
+    The shuffle uses its own seeded generator, so the data order does not depend on how
+    many random numbers the model or the tricks consume.
+    """
+
+    def __init__(self, x: torch.Tensor, batch_size: int, seed: int, y: torch.Tensor | None = None):
+        if batch_size > len(x):
+            # An epoch is built from whole batches; a batch larger than the data set cannot be filled.
+            from ganhacks.errors import ConfigError
+
+            raise ConfigError(
+                f"train.batch_size={batch_size} is larger than the data set ({len(x)} samples); lower it with --batch-size."
+            )
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        self._order = torch.empty(0, dtype=torch.long)
+        self._pos = 0
+
+    def _new_epoch(self) -> None:
+        self._order = torch.randperm(len(self.x), generator=self.generator).to(self.x.device)
+        self._pos = 0
+        self.epoch += 1
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch: ``x[idx]`` and, when the data has labels, ``y[idx]``."""
+        if self._pos + self.batch_size > len(self._order):
+            self._new_epoch()  # drop the ragged tail so every batch has the same size (BatchNorm)
+        idx = self._order[self._pos : self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return self.x[idx], (self.y[idx] if self.y is not None else None)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "epoch": self.epoch, "order": self._order.cpu(), "pos": self._pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.epoch = int(state["epoch"])
+        self._order = state["order"].to(self.x.device)
+        self._pos = int(state["pos"])

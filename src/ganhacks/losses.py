@@ -1,0 +1,45 @@
+"""GAN losses as pure functions of D's logits.
+
+All of them work on logits (never on sigmoid outputs) so they stay finite when D saturates.
+Targets may be floats or per-sample tensors, which is how label smoothing plugs in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def bce(logits: torch.Tensor, target: float | torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy of sigmoid(logits) against ``target`` (a float or [N] tensor)."""
+    if not isinstance(target, torch.Tensor):
+        target = torch.full_like(logits, float(target))
+    return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
+
+
+def d_loss(
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    real_target: float | torch.Tensor = 1.0,
+    fake_target: float | torch.Tensor = 0.0,
+) -> torch.Tensor:
+    """D's loss: BCE(real, real_target) + BCE(fake, fake_target), i.e. -log D(x) - log(1 - D(G(z))) with hard labels."""
+    return bce(real_logits, real_target) + bce(fake_logits, fake_target)
+
+
+def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """G's non-saturating loss, -mean log D(G(z)) = mean softplus(-logit) (ganhacks trick 2)."""
+    return F.softplus(-fake_logits).mean()
+
+
+def g_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
+    """G's original minimax loss, mean log(1 - D(G(z))) = -mean softplus(logit); its gradient vanishes when D wins."""
+    return -F.softplus(fake_logits).mean()
+
+
+G_LOSSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "nonsaturating": g_nonsaturating,
+    "minimax": g_minimax,
+}

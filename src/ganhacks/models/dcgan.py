@@ -1,0 +1,80 @@
+"""DCGAN generator and discriminator (Radford et al. 2015) for square images of size 8, 16, 28, 32 or 64.
+
+Both networks double or halve the resolution per layer between a base grid and the image:
+4x4 for sizes 8/16/32/64, and 7x7 for 28 (MNIST). At 64x64 with ngf = ndf = 64 they are
+the reference DCGAN (pytorch/examples), with nz = 100.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganhacks.errors import ConfigError
+
+SUPPORTED_SIZES = (8, 16, 28, 32, 64)
+
+
+def plan(size: int) -> tuple[int, int]:
+    """(base grid side, number of 2x resolution steps) for an image side."""
+    if size not in SUPPORTED_SIZES:
+        raise ConfigError(
+            f"DCGAN supports image sizes {', '.join(map(str, SUPPORTED_SIZES))}, got {size}; set data.size to one of them."
+        )
+    base = 7 if size == 28 else 4
+    return base, int(math.log2(size // base))
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The DCGAN paper's init: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """z [N, z_dim] -> image [N, channels, size, size] in (-1, 1): ConvTranspose + BatchNorm + ReLU, tanh out."""
+
+    def __init__(self, z_dim: int = 100, size: int = 64, channels: int = 3, ngf: int = 64):
+        super().__init__()
+        base, n_up = plan(size)
+        widths = [ngf * 2 ** (n_up - 1 - i) for i in range(n_up)]  # at base, 2*base, ..., size/2
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),  # 1x1 -> base x base
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for w_in, w_out in zip(widths, widths[1:], strict=False):
+            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.z_dim = z_dim
+        dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """image [N, channels, size, size] -> logit [N]: strided convs, BatchNorm (not on the first), LeakyReLU 0.2."""
+
+    def __init__(self, size: int = 64, channels: int = 3, ndf: int = 64):
+        super().__init__()
+        base, n_down = plan(size)
+        widths = [ndf * 2**i for i in range(n_down)]  # at size/2, size/4, ..., base
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for w_in, w_out in zip(widths, widths[1:], strict=False):
+            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2, True)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False)  # base x base -> 1 logit
+        dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)).view(x.shape[0])

@@ -1,0 +1,58 @@
+"""Training statistics: ``report(name, value)`` from anywhere, reduced once per logging interval.
+
+Values stay on the training device until :meth:`Collector.collect`, which reads all of
+them back in one transfer, so the hot path never waits for the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+_active: Collector | None = None
+
+
+class Collector:
+    """Accumulates per-step values by name and returns their means since the last collect."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, torch.Tensor | float] = {}
+        self._counts: dict[str, int] = {}
+
+    def report(self, name: str, value: torch.Tensor | float) -> None:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().float().mean()
+        self._sums[name] = self._sums.get(name, 0.0) + value
+        self._counts[name] = self._counts.get(name, 0) + 1
+
+    def collect(self) -> dict[str, float]:
+        """Means of everything reported since the last call (one device->host copy), then reset."""
+        names = list(self._sums)
+        tensor_names = [n for n in names if isinstance(self._sums[n], torch.Tensor)]
+        values: dict[str, float] = {n: float(self._sums[n]) for n in names if n not in tensor_names}
+        if tensor_names:
+            stacked = torch.stack([self._sums[n].to(torch.float64) for n in tensor_names])  # type: ignore[union-attr]
+            values.update(zip(tensor_names, stacked.cpu().tolist(), strict=True))
+        out = {n: values[n] / self._counts[n] for n in names}
+        self._sums.clear()
+        self._counts.clear()
+        return out
+
+
+def report(name: str, value: torch.Tensor | float) -> None:
+    """Record a statistic for the current step; a no-op when no collector is active."""
+    if _active is not None:
+        _active.report(name, value)
+
+
+@contextmanager
+def collecting(collector: Collector) -> Iterator[Collector]:
+    """Make ``collector`` the target of :func:`report` inside the block."""
+    global _active
+    previous, _active = _active, collector
+    try:
+        yield collector
+    finally:
+        _active = previous

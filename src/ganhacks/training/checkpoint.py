@@ -1,0 +1,151 @@
+"""Checkpoints without pickle: tensors in safetensors, everything else in JSON, both written atomically.
+
+A checkpoint is the pair ``step_NNNNNNN.safetensors`` + ``step_NNNNNNN.json``. The JSON is
+written last, so its presence marks a complete checkpoint. Any nested state dict (module and
+optimiser state, RNG states, trick state) is split by :func:`split_state`: each tensor goes
+to the safetensors file under its dotted path and is replaced in the JSON by a reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganhacks.errors import GanhacksError
+
+FORMAT = "ganhacks-checkpoint/1"
+_NAME = re.compile(r"^step_(\d{7,})\.json$")
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` so that ``path`` holds either the old or the new content, never a torn file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def split_state(obj: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a nested state into (JSON-able structure, {dotted path: tensor})."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(o: Any, path: str) -> Any:
+        if isinstance(o, torch.Tensor):
+            tensors[path] = o.detach().cpu().contiguous().clone()
+            return {"__tensor__": path}
+        if isinstance(o, dict):
+            if all(isinstance(k, str) for k in o):
+                return {k: walk(v, f"{path}.{k}" if path else k) for k, v in o.items()}
+            # Optimiser state is keyed by int parameter ids; keep the key type across JSON.
+            return {"__intkeys__": {str(k): walk(v, f"{path}.{k}") for k, v in o.items()}}
+        if isinstance(o, (list, tuple)):
+            return [walk(v, f"{path}.{i}") for i, v in enumerate(o)]
+        if o is None or isinstance(o, (bool, int, float, str)):
+            return o
+        raise TypeError(f"cannot store {type(o).__name__} at '{path}' in a checkpoint")
+
+    return walk(obj, prefix), tensors
+
+
+def join_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`split_state`."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__tensor__"}:
+            return tensors[obj["__tensor__"]]
+        if set(obj) == {"__intkeys__"}:
+            return {int(k): join_state(v, tensors) for k, v in obj["__intkeys__"].items()}
+        return {k: join_state(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [join_state(v, tensors) for v in obj]
+    return obj
+
+
+def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], keep: int | None = None) -> Path:
+    """Write checkpoint ``step`` into ``directory`` atomically; keep only the newest ``keep``. Returns the JSON path."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"step_{step:07d}"
+    structure, tensors = split_state(state)
+    atomic_write(directory / f"{stem}.safetensors", save(tensors))
+    meta = {"format": FORMAT, "step": step, "tensors": f"{stem}.safetensors", "state": structure}
+    atomic_write(directory / f"{stem}.json", json.dumps(meta).encode())
+    if keep is not None:
+        for old in list_checkpoints(directory)[:-keep]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".safetensors").unlink(missing_ok=True)
+    return directory / f"{stem}.json"
+
+
+def list_checkpoints(directory: str | Path) -> list[Path]:
+    """Complete checkpoints (JSON files) in ``directory``, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint (its .json or .safetensors path, or a checkpoints folder for the newest)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise GanhacksError(
+            f"Refusing to open '{path}': {path.suffix} files are Python pickles that can run arbitrary code when loaded; "
+            "ganhacks only reads its own safetensors + JSON checkpoints."
+        )
+    if path.is_dir():
+        found = list_checkpoints(path)
+        if not found:
+            raise GanhacksError(f"No checkpoint found in '{path}'; train the run first or pass a checkpoint file.")
+        path = found[-1]
+    if path.suffix == ".safetensors":
+        path = path.with_suffix(".json")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GanhacksError(f"Checkpoint '{path}' does not exist; check the path.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GanhacksError(f"Checkpoint '{path}' is damaged ({type(e).__name__}); use an earlier checkpoint.") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise GanhacksError(f"'{path}' is not a ganhacks checkpoint (no '{FORMAT}' header); pass a step_*.json file.")
+    tensor_file = path.parent / Path(str(meta["tensors"])).name  # never follow a path out of the folder
+    try:
+        tensors = load_file(str(tensor_file))
+    except (OSError, SafetensorError) as e:
+        raise GanhacksError(
+            f"Checkpoint tensors '{tensor_file}' are missing or damaged ({e}); use an earlier checkpoint."
+        ) from None
+    try:
+        state = join_state(meta["state"], tensors)
+    except KeyError as e:
+        raise GanhacksError(
+            f"Checkpoint '{path}' does not match its tensor file (missing {e}); use an earlier checkpoint."
+        ) from None
+    return {"step": int(meta["step"]), "path": str(path), **state}

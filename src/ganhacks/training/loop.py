@@ -1,0 +1,296 @@
+"""The training loop: one D update then one G update per step, with trick hooks at named points.
+
+Per step (ganhacks tricks 2 and 4 are the defaults here):
+
+1. draw a real batch by indexing the on-device data tensor, and z ~ N(0, I);
+2. D update: real and fake go through D as *separate* batches; loss = BCE(real, 1) + BCE(fake, 0);
+3. G update on the same fakes with D frozen: the non-saturating loss -log D(G(z)).
+
+Statistics go through :func:`ganhacks.monitor.stats.report` and stay on the device until
+the next logging interval, when one row is appended to ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganhacks import losses
+from ganhacks.config import RunConfig, dump_yaml
+from ganhacks.data import BatchSampler, Dataset
+from ganhacks.monitor.stats import Collector, collecting, report
+from ganhacks.plots import save_image_grid, save_scatter
+from ganhacks.training.checkpoint import save_checkpoint
+from ganhacks.training.rundir import RunDir
+from ganhacks.tricks import StepContext, Trick, TrickStack
+
+log = logging.getLogger("ganhacks")
+
+SCATTER_POINTS = 2500  # the protocol's evaluation size for 2D data
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; an unavailable device is a clear error."""
+    from ganhacks.errors import ConfigError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name} was asked for but no CUDA device is available; use train.device=cpu.")
+    if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError("train.device=mps was asked for but MPS is not available; use train.device=cpu.")
+    return torch.device(name)
+
+
+def make_optimizer(params: Any, cfg: Any) -> torch.optim.Optimizer:
+    """Adam with the configured lr and betas (ganhacks trick 9)."""
+    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    """Global L2 norm of a module's gradients, computed on the device (no host sync)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+
+
+def fixed_z(n: int, z_dim: int, seed: int) -> torch.Tensor:
+    """The same latent batch for every sample grid of a run (and across runs with the same seed)."""
+    g = torch.Generator().manual_seed(seed + 0x5EED)
+    return torch.randn(n, z_dim, generator=g)
+
+
+class Trainer:
+    """Owns the networks, optimisers, data sampler and RNGs of one run, and runs its steps."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        data: Dataset,
+        run_dir: str | Path | None = None,
+        tricks: list[Trick] | tuple[Trick, ...] = (),
+        quiet: bool = True,
+    ):
+        """Build everything a run needs. Nothing is written until :meth:`fit`, so a config that
+        fails here (an unsupported image size, a batch larger than the data) leaves no run folder."""
+        from ganhacks.models import build_models
+
+        self.cfg, self.data, self.quiet = cfg, data, quiet
+        self.run = RunDir(run_dir) if run_dir is not None else None
+        t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.device = pick_device(t.device)
+        seed_everything(t.seed)
+        self.G, self.D = build_models(cfg, list(data.x.shape[1:]))
+        self.tricks = TrickStack(tricks)
+        self.tricks.build(self.G, self.D)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.opt_g = make_optimizer(self.G.parameters(), cfg.optim.g)
+        self.opt_d = make_optimizer(self.D.parameters(), cfg.optim.d)
+        self.g_loss = losses.G_LOSSES[cfg.loss]
+        x = data.x.to(self.device)
+        y = data.y.to(self.device) if data.y is not None else None
+        self.sampler = BatchSampler(x, t.batch_size, seed=t.seed, y=y)
+        self.z_gen = torch.Generator(self.device).manual_seed(t.seed + 1)
+        n_fixed = SCATTER_POINTS if data.kind == "2d" else t.sample_n
+        self.fixed_z = fixed_z(n_fixed, cfg.model.z_dim, t.seed).to(self.device)
+        self.step = 0
+        self.collector = Collector()
+        self.autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16) if t.precision == "bf16" else contextlib.nullcontext()
+        )
+
+    # ------------------------------------------------------------------ one step
+
+    def train_step(self) -> None:
+        """One D update and one G update."""
+        B, z_dim = self.cfg.train.batch_size, self.cfg.model.z_dim
+        ctx = StepContext(step=self.step, total_steps=self.cfg.train.steps, device=self.device, G=self.G, D=self.D)
+        real, labels = self.sampler.next()
+        ctx.real, ctx.labels = self.tricks.real_for_d(real, ctx), labels
+        z = torch.randn(B, z_dim, device=self.device, generator=self.z_gen)
+        with self.autocast:
+            fake = self.G(z)
+        ctx.fake = fake
+
+        # D update: real and fake as separate batches (trick 4), G's graph cut off.
+        with self.autocast:
+            real_logits = self.D(ctx.real).float()
+            fake_logits = self.D(self.tricks.fake_for_d(fake.detach(), ctx)).float()
+        ctx.real_logits, ctx.fake_logits = real_logits, fake_logits
+        ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
+        real_t, fake_t = self.tricks.d_targets(ones, zeros, ctx)
+        loss_d = self.tricks.add_d_loss(losses.d_loss(real_logits, fake_logits, real_t, fake_t), ctx)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        report("grad_norm_d", grad_norm(self.D))
+        self.opt_d.step()
+
+        # G update through the updated D, whose own weights need no gradient here.
+        self.D.requires_grad_(False)
+        with self.autocast:
+            g_logits = self.D(fake).float()
+        loss_g = self.tricks.add_g_loss(self.g_loss(g_logits), ctx)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.D.requires_grad_(True)
+        report("grad_norm_g", grad_norm(self.G))
+        self.opt_g.step()
+
+        report("loss_d", loss_d)
+        report("loss_g", loss_g)
+        report("d_real", torch.sigmoid(real_logits).mean())
+        report("d_fake", torch.sigmoid(fake_logits).mean())
+        self.tricks.after_step(ctx)
+        self.step += 1
+
+    # ------------------------------------------------------------------ the run
+
+    def fit(self) -> None:
+        """Train until ``train.steps``, logging, sampling and checkpointing on the way."""
+        from tqdm.auto import tqdm
+
+        t = self.cfg.train
+        if self.run is None:
+            raise RuntimeError("Trainer.fit needs a run directory: set trainer.run = RunDir(path) first")
+        self.write_header()
+        bar = tqdm(total=t.steps, initial=self.step, disable=self.quiet, unit="step", dynamic_ncols=True, file=sys.stderr)
+        last_time, last_step = time.perf_counter(), self.step
+        with collecting(self.collector):
+            while self.step < t.steps:
+                self.train_step()
+                bar.update(1)
+                done = self.step == t.steps
+                if self.step % t.log_every == 0 or done:
+                    now = time.perf_counter()
+                    row = self.log_row((now - last_time) / max(1, self.step - last_step))
+                    last_time, last_step = now, self.step
+                    bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", refresh=False)
+                if self.step % t.sample_every == 0 or done:
+                    self.save_samples()
+                if self.step % self.cfg.checkpoint.every == 0 or done:
+                    self.save()
+        bar.close()
+
+    def log_row(self, sec_per_step: float) -> dict[str, Any]:
+        row: dict[str, Any] = {"step": self.step}
+        row.update(self.collector.collect())
+        row["lr_d"] = self.opt_d.param_groups[0]["lr"]
+        row["lr_g"] = self.opt_g.param_groups[0]["lr"]
+        row["sec_per_step"] = sec_per_step
+        self.run.append_metrics(row)
+        return row
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """G(z) in eval mode (BatchNorm running statistics), in model space."""
+        was_training = self.G.training
+        self.G.eval()
+        try:
+            with self.autocast:
+                return self.G(z).float()
+        finally:
+            self.G.train(was_training)
+
+    def save_samples(self) -> Path:
+        path = self.run.sample_path(self.step)
+        path.parent.mkdir(exist_ok=True)
+        fake = self.generate(self.fixed_z).cpu()
+        if self.data.kind == "2d":
+            real = self.data.x[:SCATTER_POINTS]
+            save_scatter(
+                self.data.to_data_space(fake),
+                path,
+                real=self.data.to_data_space(real),
+                modes=self.data.modes,
+                title=f"step {self.step}",
+            )
+        else:
+            save_image_grid(fake, path)
+        return path
+
+    # ------------------------------------------------------------------ state
+
+    def write_header(self) -> None:
+        """config.yaml and run.json: written before the first step so a crashed run is still readable."""
+        if not self.run.config.exists():
+            self.run.config.write_text(dump_yaml(self.cfg), encoding="utf-8")
+        if not self.run.info.exists():
+            info = {
+                "data": self.data.info(),
+                "device": str(self.device),
+                "versions": {
+                    "ganhacks": _version(),
+                    "torch": torch.__version__,
+                    "python": platform.python_version(),
+                },
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            self.run.info.write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run: weights, optimisers, data order, RNGs, tricks."""
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": _numpy_state(),
+            "python": _python_state(),
+            "z": self.z_gen.get_state(),
+        }
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": rng,
+            "tricks": {f"{i}:{t.key or type(t).__name__}": t.state_dict() for i, t in enumerate(self.tricks)},
+        }
+
+    def save(self) -> Path:
+        return save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), keep=self.cfg.checkpoint.keep)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (every device), numpy and python's random."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _numpy_state() -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached": float(cached),
+    }
+
+
+def _python_state() -> list[Any]:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _version() -> str:
+    from ganhacks import __version__
+
+    return __version__

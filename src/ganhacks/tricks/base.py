@@ -1,0 +1,115 @@
+"""The hook interface every trick implements, and the stack that folds data through the enabled tricks.
+
+The training loop calls these hooks at named points and never asks which tricks are on.
+Every hook does nothing by default, so a trick overrides only the points it changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass
+class StepContext:
+    """What a hook may read about the current step. The loop fills it as the step proceeds."""
+
+    step: int  # 0-based index of the step being run
+    total_steps: int
+    device: torch.device
+    G: nn.Module
+    D: nn.Module
+    real: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    fake: torch.Tensor | None = None
+    real_logits: torch.Tensor | None = None
+    fake_logits: torch.Tensor | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Trick:
+    """Base class: a trick with no-op hooks. Subclasses set ``key`` and override what they change."""
+
+    key: str = ""
+
+    def build(self, G: nn.Module, D: nn.Module) -> None:
+        """Called once after the networks are built, before the optimisers see their parameters."""
+
+    def real_for_d(self, real: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """Transform the real batch before D sees it."""
+        return real
+
+    def fake_for_d(self, fake: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """Transform the (detached) fake batch before D's update sees it."""
+        return fake
+
+    def d_targets(self, real_t: torch.Tensor, fake_t: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """Change D's per-sample targets (1 for real and 0 for fake by default)."""
+        return real_t, fake_t
+
+    def extra_d_loss(self, ctx: StepContext) -> torch.Tensor | None:
+        """A term added to D's loss."""
+        return None
+
+    def extra_g_loss(self, ctx: StepContext) -> torch.Tensor | None:
+        """A term added to G's loss."""
+        return None
+
+    def after_step(self, ctx: StepContext) -> None:
+        """Called after both networks were updated."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume this trick (tensors and JSON-able values)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+class TrickStack:
+    """Applies a list of tricks in order at each hook point."""
+
+    def __init__(self, tricks: list[Trick] | tuple[Trick, ...] = ()):
+        self.tricks = list(tricks)
+
+    def __iter__(self):
+        return iter(self.tricks)
+
+    def build(self, G: nn.Module, D: nn.Module) -> None:
+        for t in self.tricks:
+            t.build(G, D)
+
+    def real_for_d(self, real: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        for t in self.tricks:
+            real = t.real_for_d(real, ctx)
+        return real
+
+    def fake_for_d(self, fake: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        for t in self.tricks:
+            fake = t.fake_for_d(fake, ctx)
+        return fake
+
+    def d_targets(self, real_t: torch.Tensor, fake_t: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+        for t in self.tricks:
+            real_t, fake_t = t.d_targets(real_t, fake_t, ctx)
+        return real_t, fake_t
+
+    @staticmethod
+    def _sum(terms: list[torch.Tensor | None], loss: torch.Tensor) -> torch.Tensor:
+        for term in terms:
+            if term is not None:
+                loss = loss + term
+        return loss
+
+    def add_d_loss(self, loss: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        return self._sum([t.extra_d_loss(ctx) for t in self.tricks], loss)
+
+    def add_g_loss(self, loss: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        return self._sum([t.extra_g_loss(ctx) for t in self.tricks], loss)
+
+    def after_step(self, ctx: StepContext) -> None:
+        for t in self.tricks:
+            t.after_step(ctx)
