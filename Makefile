@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The CPU build of torch; asking for it first stops pip from pulling a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
-DEMO_STEPS ?= 1500
+DEMO_STEPS ?= 2500
 
 .PHONY: install demo test lint clean
 
