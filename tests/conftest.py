@@ -23,3 +23,17 @@ def cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Classifier caches go to a per-session folder, never the user's ~/.cache."""
+    import os
+
+    old = os.environ.get("GANHACKS_CACHE")
+    os.environ["GANHACKS_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("GANHACKS_CACHE", None)
+    else:
+        os.environ["GANHACKS_CACHE"] = old

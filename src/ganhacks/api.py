@@ -12,6 +12,7 @@ from ganhacks.config import RunConfig, build_config, from_dict, load_yaml, merge
 from ganhacks.data import Dataset, load_data, short_name
 from ganhacks.errors import GanhacksError
 from ganhacks.models import build_models
+from ganhacks.sampling import generate, latents
 from ganhacks.training.checkpoint import list_checkpoints, load_checkpoint
 from ganhacks.training.rundir import RunDir, new_run_dir
 from ganhacks.tricks import Trick
@@ -34,20 +35,12 @@ class Run:
     def kind(self) -> str:
         return self.info["data"]["kind"]
 
-    @torch.no_grad()
     def sample(self, n: int = 64, seed: int = 0) -> torch.Tensor:
         """``n`` samples on the CPU in the data's own coordinates: images [n, C, H, W] in [-1, 1],
         or 2D points [n, 2] in the protocol's units. The same seed gives the same samples."""
         if n < 1:
             raise GanhacksError(f"The number of samples must be at least 1, got {n}.")
-        device = next(self.G.parameters()).device
-        z = torch.randn(n, self.config.model.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-        was_training = self.G.training
-        self.G.eval()
-        try:
-            out = torch.cat([self.G(chunk).float().cpu() for chunk in z.split(1024)])
-        finally:
-            self.G.train(was_training)
+        out = generate(self.G, latents(n, self.config.model.z_dim, seed))
         return out * self.info["data"]["scale"] if self.kind == "2d" else out
 
     def save_samples(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
@@ -66,6 +59,16 @@ class Run:
         else:
             save_image_grid(x, path)
         return path
+
+    def evaluate(self, n: int | None = None, inception_weights: str | Path | None = None, quiet: bool = True) -> dict[str, Any]:
+        """Every metric that applies to this run's data, from ``n`` samples; also writes ``eval.json``."""
+        from ganhacks.metrics.evaluate import Evaluator, write_eval
+
+        data = load_data(self.config.data)
+        weights = inception_weights or self.config.eval.inception_weights
+        result = {"step": self.step, **Evaluator(data, weights, quiet=quiet)(self.sample, n or self.config.eval.n)}
+        write_eval(self.path, result)
+        return result
 
     def metrics(self) -> list[dict[str, Any]]:
         """The rows of ``metrics.jsonl``."""

@@ -59,6 +59,19 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from ganhacks.api import load_run
+
+    if args.n is not None and args.n < 2:
+        raise GanhacksError(f"--n must be at least 2 samples, got {args.n}.")
+    run = load_run(args.run, step=args.step)
+    result = run.evaluate(n=args.n, inception_weights=args.inception_weights, quiet=False)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ganhacks import __version__
     from ganhacks.config import PRESETS
@@ -91,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
     s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     s.set_defaults(func=_sample)
+
+    e = sub.add_parser("eval", help="compute every metric that applies to a run; writes RUN/eval.json and prints it")
+    e.add_argument("run", metavar="RUN", help="run directory")
+    e.add_argument("--n", type=int, help="generated samples (default: 2,500 for 2D data, 5,000 for images)")
+    e.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
+    e.add_argument("--inception-weights", metavar="PATH", help="local FID Inception weights (or $GANHACKS_INCEPTION_WEIGHTS)")
+    e.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    e.set_defaults(func=_eval)
     return p
 
 

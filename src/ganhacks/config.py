@@ -114,6 +114,16 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    every: int | None = None
+    """Steps between evaluations during training (metrics merged into that step's metrics.jsonl row). Off when null."""
+    n: int | None = None
+    """Samples per evaluation. Auto: 2,500 for 2D data (the protocol), else min(5,000, max(N, 1,000))."""
+    inception_weights: str | None = None
+    """Local FID Inception weights (pt_inception-2015-12-05); also read from $GANHACKS_INCEPTION_WEIGHTS."""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The root of a run's configuration; ``config.yaml`` is this, resolved."""
 
@@ -127,6 +137,7 @@ class RunConfig:
     optim: OptimPair = field(default_factory=OptimPair)
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 # A preset is a named set of overrides on the defaults. `baseline` is the plain
@@ -389,6 +400,8 @@ def validate(cfg: RunConfig) -> None:
     positive("train.threads", cfg.train.threads)
     positive("checkpoint.every", cfg.checkpoint.every)
     positive("checkpoint.keep", cfg.checkpoint.keep)
+    positive("eval.every", cfg.eval.every)
+    positive("eval.n", cfg.eval.n)
     positive("data.size", cfg.data.size)
     positive("data.num_points", cfg.data.num_points)
     positive("model.z_dim", cfg.model.z_dim)

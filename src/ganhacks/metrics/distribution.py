@@ -7,6 +7,7 @@ penultimate layer, Inception pool features, or raw 2D points).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -36,10 +37,14 @@ def frechet_distance(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor,
         raise ValueError(f"feature sizes differ: {a.shape[1]} vs {b.shape[1]}")
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    covmean = linalg.sqrtm(s_a @ s_b)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(s_a.shape[0]) * eps
-        covmean = linalg.sqrtm((s_a + offset) @ (s_b + offset))
+    with warnings.catch_warnings():
+        # A singular product is expected (dead ReLU features, fewer samples than dimensions);
+        # it is handled below exactly as pytorch-fid does, so scipy's warning is noise here.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s_a @ s_b)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(s_a.shape[0]) * eps
+            covmean = linalg.sqrtm((s_a + offset) @ (s_b + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(f"sqrtm has an imaginary component of {np.max(np.abs(covmean.imag)):.3g}")

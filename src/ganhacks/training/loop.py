@@ -31,6 +31,7 @@ from ganhacks.config import RunConfig, dump_yaml
 from ganhacks.data import BatchSampler, Dataset
 from ganhacks.monitor.stats import Collector, collecting, report
 from ganhacks.plots import save_image_grid, save_scatter
+from ganhacks.sampling import generate, latents
 from ganhacks.training.checkpoint import save_checkpoint
 from ganhacks.training.rundir import RunDir
 from ganhacks.tricks import StepContext, Trick, TrickStack
@@ -38,6 +39,7 @@ from ganhacks.tricks import StepContext, Trick, TrickStack
 log = logging.getLogger("ganhacks")
 
 SCATTER_POINTS = 2500  # the protocol's evaluation size for 2D data
+SAMPLE_SEED_OFFSET = 0x5EED
 
 
 def pick_device(name: str) -> torch.device:
@@ -64,12 +66,6 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
-
-
-def fixed_z(n: int, z_dim: int, seed: int) -> torch.Tensor:
-    """The same latent batch for every sample grid of a run (and across runs with the same seed)."""
-    g = torch.Generator().manual_seed(seed + 0x5EED)
-    return torch.randn(n, z_dim, generator=g)
 
 
 class Trainer:
@@ -107,9 +103,11 @@ class Trainer:
         self.sampler = BatchSampler(x, t.batch_size, seed=t.seed, y=y)
         self.z_gen = torch.Generator(self.device).manual_seed(t.seed + 1)
         n_fixed = SCATTER_POINTS if data.kind == "2d" else t.sample_n
-        self.fixed_z = fixed_z(n_fixed, cfg.model.z_dim, t.seed).to(self.device)
+        # The same latents for every sample grid of a run, and across runs with the same seed.
+        self.fixed_z = latents(n_fixed, cfg.model.z_dim, t.seed + SAMPLE_SEED_OFFSET)
         self.step = 0
         self.collector = Collector()
+        self._evaluator: Any = None
         self.autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if t.precision == "bf16" else contextlib.nullcontext()
         )
@@ -175,10 +173,12 @@ class Trainer:
                 self.train_step()
                 bar.update(1)
                 done = self.step == t.steps
-                if self.step % t.log_every == 0 or done:
+                evaluate = bool(self.cfg.eval.every) and (self.step % self.cfg.eval.every == 0 or done)
+                if self.step % t.log_every == 0 or done or evaluate:
                     now = time.perf_counter()
-                    row = self.log_row((now - last_time) / max(1, self.step - last_step))
-                    last_time, last_step = now, self.step
+                    sec = (now - last_time) / max(1, self.step - last_step)
+                    row = self.log_row(sec, self.evaluate() if evaluate else None)
+                    last_time, last_step = time.perf_counter(), self.step
                     bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", refresh=False)
                 if self.step % t.sample_every == 0 or done:
                     self.save_samples()
@@ -186,30 +186,40 @@ class Trainer:
                     self.save()
         bar.close()
 
-    def log_row(self, sec_per_step: float) -> dict[str, Any]:
+    def log_row(self, sec_per_step: float, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
         row: dict[str, Any] = {"step": self.step}
         row.update(self.collector.collect())
         row["lr_d"] = self.opt_d.param_groups[0]["lr"]
         row["lr_g"] = self.opt_g.param_groups[0]["lr"]
         row["sec_per_step"] = sec_per_step
+        if metrics:
+            row.update({k: v for k, v in metrics.items() if k not in row})
         self.run.append_metrics(row)
         return row
 
-    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """Run the evaluator on the current G; also writes eval.json. Training time excludes it."""
+        from ganhacks.metrics.evaluate import Evaluator, write_eval
+
+        if self._evaluator is None:
+            self._evaluator = Evaluator(self.data, self.cfg.eval.inception_weights, quiet=self.quiet)
+        result = {"step": self.step, **self._evaluator(self.sample, self.cfg.eval.n)}
+        if self.run is not None:
+            write_eval(self.run.path, result)
+        return result
+
     def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """G(z) in eval mode (BatchNorm running statistics), in model space."""
-        was_training = self.G.training
-        self.G.eval()
-        try:
-            with self.autocast:
-                return self.G(z).float()
-        finally:
-            self.G.train(was_training)
+        """G(z) on the CPU, in eval mode, in model space."""
+        return generate(self.G, z, autocast=self.autocast)
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """``n`` samples from a fixed-seed z, in data coordinates (the evaluator's sample function)."""
+        return self.data.to_data_space(self.generate(latents(n, self.cfg.model.z_dim, seed)))
 
     def save_samples(self) -> Path:
         path = self.run.sample_path(self.step)
         path.parent.mkdir(exist_ok=True)
-        fake = self.generate(self.fixed_z).cpu()
+        fake = self.generate(self.fixed_z)
         if self.data.kind == "2d":
             real = self.data.x[:SCATTER_POINTS]
             save_scatter(
