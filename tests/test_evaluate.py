@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import pickle
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 import ganhacks
+import ganhacks.data
 from ganhacks.config import DataConfig
 from ganhacks.data import load_data
 from ganhacks.errors import GanhacksError
@@ -151,3 +153,40 @@ def test_mnist5k_real_halves_score_as_real():
     noise_feats, _ = predict(model, torch.rand(2500, 1, 28, 28) * 2 - 1)
     assert torch.bincount(pred[perm[2500:]], minlength=10).gt(0).sum() == 10
     assert fd_real < 0.02 * frechet_distance(a, noise_feats)
+
+
+@pytest.mark.slow
+def test_stacked_mnist_data_and_modes():
+    from ganhacks.data.stacked import stack_modes
+
+    data = load_data(DataConfig(name="stacked-mnist"))
+    assert data.x.shape == (128_000, 3, 28, 28) and data.num_classes == 1000
+    assert data.x.min() == -1.0 and data.x.max() == 1.0
+    assert torch.equal(load_data(DataConfig(name="stacked-mnist")).y[:100], data.y[:100])  # fixed by data.seed
+    assert stack_modes(torch.tensor([[1, 2, 3], [0, 0, 9]])).tolist() == [123, 9]
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(1))
+    real = Evaluator(data)(lambda n, seed: data.x[perm[:n]])
+    assert real["n"] == 26_000 and real["modes"] == 1000 and real["kl"] < 0.05
+    collapsed = Evaluator(data)(lambda n, seed: data.x[:1].expand(n, -1, -1, -1), n=500)
+    assert collapsed["modes"] == 1 and collapsed["kl"] == pytest.approx(math.log(1000))
+
+
+def test_stacked_mnist_refuses_resizing():
+    with pytest.raises(GanhacksError, match="fixed at 28x28 with 3 channels"):
+        load_data(DataConfig(name="stacked-mnist", size=32))
+
+
+def test_inception_metrics_in_evaluator(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "inception.safetensors"
+    state = {k: v.contiguous() for k, v in FIDInceptionV3().state_dict().items() if not k.endswith("num_batches_tracked")}
+    save_file(state, str(path))
+    x = torch.rand(12, 1, 8, 8) * 2 - 1
+    data = ganhacks.data.Dataset(name="npz:x", kind="image", x=x)
+    ev = Evaluator(data, inception_weights=path)
+    result = ev(lambda n, seed: x[:n], n=12)
+    assert result["feature_extractor"] == "inception-v3-fid" and "fd" not in result
+    assert abs(result["fd_inception"]) < 1e-3
+    cached = list((Path(os.environ["GANHACKS_CACHE"]) / "inception").glob("*.safetensors"))
+    assert len(cached) == 1  # real-data features computed once and cached

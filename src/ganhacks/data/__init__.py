@@ -12,12 +12,13 @@ import torch
 from ganhacks.config import DataConfig
 from ganhacks.data.base import BatchSampler, Dataset
 from ganhacks.data.images import finish_images, load_digits, load_folder, load_mnist5k, load_npz
+from ganhacks.data.stacked import NUM_MODES, load_stacked_mnist
 from ganhacks.data.toy2d import MIXTURES, sample_mixture
 from ganhacks.errors import DataError
 
 __all__ = ["BatchSampler", "Dataset", "DATA_NAMES", "load_data", "short_name"]
 
-DATA_NAMES = ("ring8", "grid25", "mnist5k", "digits", "folder:PATH", "npz:PATH")
+DATA_NAMES = ("ring8", "grid25", "mnist5k", "digits", "stacked-mnist", "folder:PATH", "npz:PATH")
 DEFAULT_FOLDER_SIZE = 64
 
 
@@ -50,6 +51,11 @@ def load_data(cfg: DataConfig) -> Dataset:
         raise DataError("No data set was given; pass --data with one of: " + ", ".join(DATA_NAMES) + ".")
     if name in MIXTURES:
         return _mixture(name, cfg)
+    if name == "stacked-mnist":
+        if cfg.size not in (None, 28) or cfg.channels not in (None, 3):
+            raise DataError("stacked-mnist is fixed at 28x28 with 3 channels; remove the data.size and data.channels settings.")
+        x, modes = load_stacked_mnist(cfg.seed)
+        return Dataset(name=name, kind="image", x=x, y=modes, num_classes=NUM_MODES)
     y = None
     if name == "mnist5k":
         x, y = load_mnist5k()
@@ -60,7 +66,7 @@ def load_data(cfg: DataConfig) -> Dataset:
     elif name.startswith("npz:"):
         x, y = load_npz(name[len("npz:") :])
     else:
-        near = difflib.get_close_matches(name, ["ring8", "grid25", "mnist5k", "digits"], n=1, cutoff=0.6)
+        near = difflib.get_close_matches(name, ["ring8", "grid25", "mnist5k", "digits", "stacked-mnist"], n=1, cutoff=0.6)
         hint = f"did you mean '{near[0]}'?" if near else "use one of: " + ", ".join(DATA_NAMES) + "."
         raise DataError(f"Unknown data set '{name}'; {hint}")
     images = finish_images(x, cfg.size, cfg.channels)

@@ -34,12 +34,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser() / "ganhacks"
 
 
-def data_hash(x: torch.Tensor, y: torch.Tensor) -> str:
-    """A short content hash of images and labels."""
+def data_hash(x: torch.Tensor, y: torch.Tensor | None = None) -> str:
+    """A short content hash of images (and labels, when given)."""
     h = hashlib.sha256()
     h.update(str(tuple(x.shape)).encode())
     h.update(x.detach().cpu().contiguous().float().numpy().tobytes())
-    h.update(y.detach().cpu().contiguous().to(torch.int64).numpy().tobytes())
+    if y is not None:
+        h.update(y.detach().cpu().contiguous().to(torch.int64).numpy().tobytes())
     return h.hexdigest()[:20]
 
 
@@ -136,6 +137,7 @@ def load_or_train(x: torch.Tensor, y: torch.Tensor, quiet: bool = False) -> tupl
     if weights.exists() and meta_path.exists():
         try:
             meta = json.loads(meta_path.read_text())
+            meta["key"] = key
             model = Classifier(x.shape[1], meta["num_classes"])
             model.load_state_dict(load_file(str(weights)))
             return model.eval(), meta
@@ -151,4 +153,23 @@ def load_or_train(x: torch.Tensor, y: torch.Tensor, quiet: bool = False) -> tupl
     atomic_write(meta_path, json.dumps(meta, indent=2).encode())
     if not quiet:
         log.info("feature classifier held-out accuracy: %.2f%%", 100 * acc)
-    return model.eval(), meta
+    return model.eval(), {**meta, "key": key}
+
+
+def real_features(model: Classifier, meta: dict[str, Any], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, predicted labels) of the real data the classifier was trained on, computed once and cached."""
+    from safetensors.torch import load_file, save_file
+
+    path = cache_dir() / "classifiers" / f"{meta['key']}.real.safetensors"
+    if path.exists():
+        try:
+            cached = load_file(str(path))
+            if len(cached["features"]) == len(x):
+                return cached["features"], cached["labels"]
+        except Exception as e:  # noqa: BLE001 - recompute a damaged cache entry
+            log.warning("recomputing real-data features: cached copy %s could not be read (%s)", path, e)
+    feats, labels = predict(model, x)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"features": feats.contiguous(), "labels": labels.contiguous()}, str(path) + ".tmp")
+    os.replace(str(path) + ".tmp", path)
+    return feats, labels

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ganhacks.data import Dataset
-from ganhacks.metrics.distribution import frechet_distance, kid, prdc
+from ganhacks.metrics.distribution import frechet_distance, kid, kl_to_uniform, prdc
 from ganhacks.metrics.toy import mode_metrics
 
 log = logging.getLogger("ganhacks")
@@ -26,6 +26,7 @@ log = logging.getLogger("ganhacks")
 EVAL_SEED = 20_000_001  # the fixed z of every evaluation, apart from the sample-grid z
 TOY_SAMPLES = 2500  # the PacGAN protocol's evaluation size
 DEFAULT_IMAGE_SAMPLES = 5000
+STACKED_SAMPLES = 26_000  # the Stacked MNIST protocol's sample count
 
 SampleFn = Callable[[int, int], torch.Tensor]  # (n, seed) -> n samples in data coordinates, on the CPU
 
@@ -61,11 +62,11 @@ class Evaluator:
         return self._classifier
 
     def real_classifier_features(self) -> tuple[torch.Tensor, torch.Tensor]:
-        from ganhacks.metrics.classifier import predict
+        from ganhacks.metrics.classifier import real_features
 
         if "clf" not in self._real:
-            model, _ = self.classifier()
-            self._real["clf"], self._real["clf_pred"] = predict(model, self.data.x)
+            model, meta = self.classifier()
+            self._real["clf"], self._real["clf_pred"] = real_features(model, meta, self.data.x)
         return self._real["clf"], self._real["clf_pred"]
 
     # ------------------------------------------------------------------ evaluation
@@ -76,6 +77,8 @@ class Evaluator:
             n = n or TOY_SAMPLES
             points = sample(n, EVAL_SEED)
             return {"n": n, "feature_extractor": "none (2D points)", **mode_metrics(points, self.data.modes, self.data.mode_std)}
+        if self.data.name == "stacked-mnist":
+            return self._stacked(sample, n or STACKED_SAMPLES)
         n = n or min(DEFAULT_IMAGE_SAMPLES, max(len(self.data), 1000))
         fake = sample(n, EVAL_SEED)
         out: dict[str, Any] = {"n": n, "n_real": len(self.data)}
@@ -96,6 +99,28 @@ class Evaluator:
         out["feature_extractor"] = "+".join(extractors) or "none"
         return out
 
+    def _stacked(self, sample: SampleFn, n: int) -> dict[str, Any]:
+        """Stacked MNIST: classify each channel with the mnist5k classifier; count the 1,000 modes."""
+        from ganhacks.config import DataConfig
+        from ganhacks.data import load_data
+        from ganhacks.data.stacked import NUM_MODES, stack_modes
+        from ganhacks.metrics.classifier import load_or_train, predict
+
+        if self._classifier is None:
+            mnist = load_data(DataConfig(name="mnist5k"))
+            self._classifier = load_or_train(mnist.x, mnist.y, quiet=self.quiet)
+        model, meta = self._classifier
+        fake = sample(n, EVAL_SEED)  # [n, 3, 28, 28]
+        _, digits = predict(model, fake.reshape(n * 3, 1, *fake.shape[-2:]))
+        counts = torch.bincount(stack_modes(digits.view(n, 3)), minlength=NUM_MODES)
+        return {
+            "n": n,
+            "feature_extractor": f"classifier:{meta['version']} (mnist5k, per channel)",
+            "modes": int((counts > 0).sum()),
+            "kl": kl_to_uniform(counts),
+            "classifier_accuracy": meta["held_out_accuracy"],
+        }
+
     def _classifier_metrics(self, fake: torch.Tensor) -> dict[str, Any]:
         from ganhacks.metrics.classifier import predict
 
@@ -114,11 +139,35 @@ class Evaluator:
             "classifier_accuracy": meta["held_out_accuracy"],
         }
 
+    def _cached_real_inception(self) -> torch.Tensor:
+        """Inception features of the real data, cached on disk per (data, weights file)."""
+        import hashlib
+
+        from safetensors.torch import load_file, save_file
+
+        from ganhacks.metrics.classifier import cache_dir, data_hash
+        from ganhacks.metrics.inception import inception_features
+
+        weights = Path(self.inception_weights).expanduser().resolve()
+        stat = weights.stat()
+        tag = hashlib.sha256(f"{weights}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+        path = cache_dir() / "inception" / f"{data_hash(self.data.x)}-{tag}.safetensors"
+        if path.exists():
+            try:
+                return load_file(str(path))["features"]
+            except Exception as e:  # noqa: BLE001 - recompute a damaged cache entry
+                log.warning("recomputing real Inception features: cached copy %s could not be read (%s)", path, e)
+        feats = inception_features(self.data.x, self.inception_weights)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"features": feats.contiguous()}, str(path) + ".tmp")
+        os.replace(str(path) + ".tmp", path)
+        return feats
+
     def _inception_metrics(self, fake: torch.Tensor) -> dict[str, Any]:
         from ganhacks.metrics.inception import inception_features
 
         if "inception" not in self._real:
-            self._real["inception"] = inception_features(self.data.x, self.inception_weights)
+            self._real["inception"] = self._cached_real_inception()
         fake_f = inception_features(fake, self.inception_weights)
         kid_mean, kid_std = kid(self._real["inception"], fake_f)
         return {
