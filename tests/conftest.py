@@ -37,3 +37,22 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("GANHACKS_CACHE", None)
     else:
         os.environ["GANHACKS_CACHE"] = old
+
+
+@pytest.fixture
+def evil_pickle(tmp_path):
+    """write(path) puts a pickle at path that would create tmp_path/'pwned' if it were ever unpickled."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').close()",))
+
+    def write(path):
+        path.write_bytes(pickle.dumps(Boom()))
+        return path
+
+    write.marker = marker
+    return write

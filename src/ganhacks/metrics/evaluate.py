@@ -145,7 +145,8 @@ class Evaluator:
 
         from safetensors.torch import load_file, save_file
 
-        from ganhacks.metrics.classifier import cache_dir, data_hash
+        from ganhacks.cache import cache_dir
+        from ganhacks.metrics.classifier import data_hash
         from ganhacks.metrics.inception import inception_features
 
         weights = Path(self.inception_weights).expanduser().resolve()
