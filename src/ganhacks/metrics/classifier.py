@@ -23,7 +23,7 @@ from ganhacks.cache import cache_dir
 
 log = logging.getLogger("ganhacks")
 
-VERSION = "cnn-v1"  # part of the cache key: bump when the architecture or the training recipe changes
+VERSION = "cnn-v2"  # part of the cache key: bump when the architecture or the training recipe changes
 FEATURE_DIM = 128
 
 
