@@ -40,7 +40,7 @@ class Run:
         or 2D points [n, 2] in the protocol's units. The same seed gives the same samples."""
         if n < 1:
             raise GanhacksError(f"The number of samples must be at least 1, got {n}.")
-        out = generate(self.G, latents(n, self.config.model.z_dim, seed))
+        out = generate(self.G, latents(n, self.config.model.z_dim, seed, self.config.latent))
         return out * self.info["data"]["scale"] if self.kind == "2d" else out
 
     def save_samples(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
@@ -58,6 +58,45 @@ class Run:
             save_scatter(x, path, modes=torch.tensor(modes) if modes else None, title=f"{self.path.name} step {self.step}")
         else:
             save_image_grid(x, path)
+        return path
+
+    def interpolate(self, frames: int = 32, kind: str = "slerp", seed: int = 0, points: int = 4) -> torch.Tensor:
+        """Samples along a closed path through ``points`` random latents, ``frames`` steps per leg:
+        [points * frames, ...] in data coordinates. ``kind`` is slerp (great circle) or lerp (straight line)."""
+        from ganhacks.sampling import lerp, slerp
+
+        if frames < 2:
+            raise GanhacksError(f"--frames must be at least 2, got {frames}.")
+        if kind not in ("slerp", "lerp"):
+            raise GanhacksError(f"Interpolation must be slerp or lerp, got {kind!r}.")
+        keys = latents(points, self.config.model.z_dim, seed, self.config.latent)
+        path = slerp if kind == "slerp" else lerp
+        t = torch.arange(frames) / frames
+        z = torch.cat([path(keys[i], keys[(i + 1) % points], t) for i in range(points)])
+        out = generate(self.G, z)
+        return out * self.info["data"]["scale"] if self.kind == "2d" else out
+
+    def save_interpolation(self, path: str | Path, frames: int = 32, kind: str = "slerp", seed: int = 0) -> Path:
+        """Write an animated GIF of :meth:`interpolate` (one image per frame; a moving point set for 2D data)."""
+        from PIL import Image
+
+        from ganhacks.plots import image_grid
+
+        path = Path(path)
+        if path.suffix.lower() != ".gif":
+            raise GanhacksError(f"Interpolation output '{path}' must be a .gif file.")
+        if not path.parent.exists():
+            raise GanhacksError(f"Folder '{path.parent}' does not exist; create it or choose another --out.")
+        if self.kind == "2d":
+            raise GanhacksError("Interpolation GIFs are for image runs; for 2D data use `ganhacks sample` scatters.")
+        x = self.interpolate(frames, kind, seed)
+        side = max(1, 256 // x.shape[-1])
+        imgs = []
+        for frame in x:
+            arr = image_grid(frame[None], nrow=1, pad=0)
+            img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+            imgs.append(img.resize((img.width * side, img.height * side), Image.Resampling.NEAREST))
+        imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=60, loop=0)
         return path
 
     def evaluate(self, n: int | None = None, inception_weights: str | Path | None = None, quiet: bool = True) -> dict[str, Any]:

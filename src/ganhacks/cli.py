@@ -54,8 +54,27 @@ def _sample(args: argparse.Namespace) -> int:
     from ganhacks.api import load_run
 
     run = load_run(args.run, step=args.step)
-    path = run.save_samples(args.out, n=args.n, seed=args.seed)
+    if args.interpolate:
+        path = run.save_interpolation(args.out, frames=args.frames, kind=args.interpolate, seed=args.seed)
+    else:
+        path = run.save_samples(args.out, n=args.n, seed=args.seed)
     print(path)
+    return 0
+
+
+def _tricks(args: argparse.Namespace) -> int:
+    import json
+
+    from ganhacks.tricks import catalogue
+
+    rows = catalogue()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'#':>3}  {'key':<24} {'default':<14} description")
+    for r in rows:
+        number = "" if r["number"] is None else r["number"]
+        print(f"{number!s:>3}  {r['key']:<24} {str(r['default']):<14} {r['description']}")
     return 0
 
 
@@ -99,11 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write a sample grid (or a 2D scatter) from a trained run")
     s.add_argument("run", metavar="RUN", help="run directory")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--out", required=True, metavar="FILE.png", help="output PNG")
+    s.add_argument("--out", required=True, metavar="FILE", help="output .png (or .gif with --interpolate)")
     s.add_argument("--seed", type=int, default=0, help="latent seed (default 0)")
     s.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
+    s.add_argument("--interpolate", choices=["slerp", "lerp"], help="write an animated GIF interpolating between random latents")
+    s.add_argument("--frames", type=int, default=32, help="frames between two latents with --interpolate (default 32)")
     s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     s.set_defaults(func=_sample)
+
+    k = sub.add_parser("tricks", help="list every trick: seed number, config key, default, description")
+    k.add_argument("--json", action="store_true", help="print a JSON list of objects instead of a table")
+    k.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    k.set_defaults(func=_tricks)
 
     e = sub.add_parser("eval", help="compute every metric that applies to a run; writes RUN/eval.json and prints it")
     e.add_argument("run", metavar="RUN", help="run directory")
@@ -144,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ganhacks tricks --json | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

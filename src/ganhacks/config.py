@@ -68,12 +68,15 @@ class ModelConfig:
 class OptimConfig:
     """One network's optimiser."""
 
-    name: Literal["adam"] = "adam"
+    name: Literal["adam", "sgd"] = "adam"
+    """adam (ganhacks trick 9), or sgd (the seed's 'SGD for the discriminator')."""
     lr: float | None = None
     """Auto: 1e-4 for 2D data (PacGAN), 2e-4 for images (DCGAN)."""
     betas: tuple[float, float] | None = None
     """Auto: (0.8, 0.999) for 2D data (PacGAN), (0.5, 0.999) for images (DCGAN)."""
     weight_decay: float = 0.0
+    momentum: float = 0.0
+    """sgd only."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class TrainConfig:
 
     steps: int = 2000
     """Total number of G updates."""
+    d_steps: int = 1
+    """D updates per G update (ganhacks trick 14), each on a fresh real batch and fresh fakes."""
     batch_size: int | None = None
     """Auto: 100 for 2D data (PacGAN), 64 for images (DCGAN)."""
     seed: int = 0
@@ -114,6 +119,58 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class LabelSmoothingConfig:
+    """ganhacks trick 6: soft targets for D. The seed's text is two-sided; Salimans et al. 2016 smooth only real."""
+
+    mode: Literal["one_sided", "two_sided_random"] = "one_sided"
+    real: float = 0.9
+    """one_sided: the fixed target for real samples (fake stays 0)."""
+    real_range: tuple[float, float] = (0.7, 1.2)
+    """two_sided_random: real targets ~ U(real_range)."""
+    fake_range: tuple[float, float] = (0.0, 0.3)
+    """two_sided_random: fake targets ~ U(fake_range)."""
+
+
+@dataclass(frozen=True)
+class NoisyLabelsConfig:
+    """ganhacks trick 6: flip each of D's targets (t -> 1 - t) with probability p."""
+
+    p: float = 0.05
+
+
+@dataclass(frozen=True)
+class InstanceNoiseConfig:
+    """ganhacks trick 13: Gaussian noise on every input of D, real and fake, decaying to 0 at step ``until``."""
+
+    sigma: float = 0.1
+    until: int | None = None
+    """Step at which sigma reaches 0. Auto: half of train.steps."""
+    schedule: Literal["linear", "exponential"] = "linear"
+    """linear: sigma * (1 - t/T); exponential: sigma * 0.001^(t/T); both 0 from T on."""
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """ganhacks trick 8: a buffer of past fakes, mixed into D's fake batch."""
+
+    size: int = 1000
+    """Samples kept (the oldest are overwritten)."""
+    p: float = 0.5
+    """Probability that each sample of D's fake batch is replaced by a random buffered one."""
+
+
+@dataclass(frozen=True)
+class TricksConfig:
+    """Tricks that hook into the loop. Each is off (null) unless set: ``--set tricks.NAME=on`` turns
+    one on with its defaults, ``--set tricks.NAME.KEY=VALUE`` turns it on and sets a key."""
+
+    label_smoothing: LabelSmoothingConfig | None = None
+    noisy_labels: NoisyLabelsConfig | None = None
+    instance_noise: InstanceNoiseConfig | None = None
+    replay: ReplayConfig | None = None
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     every: int | None = None
     """Steps between evaluations during training (metrics merged into that step's metrics.jsonl row). Off when null."""
@@ -128,16 +185,18 @@ class RunConfig:
     """The root of a run's configuration; ``config.yaml`` is this, resolved."""
 
     preset: str = "baseline"
-    loss: Literal["nonsaturating", "minimax"] = "nonsaturating"
-    """G loss (ganhacks trick 2). nonsaturating: max log D(G(z)); minimax: min log(1 - D(G(z)))."""
-    latent: Literal["gaussian"] = "gaussian"
-    """Latent distribution: N(0, I) (ganhacks trick 3)."""
+    loss: Literal["nonsaturating", "minimax", "flip_labels"] = "nonsaturating"
+    """G loss (ganhacks trick 2). nonsaturating: max log D(G(z)); minimax: min log(1 - D(G(z)));
+    flip_labels: G trained on D's loss with real and fake swapped, BCE(D(G(z)), 1)."""
+    latent: Literal["gaussian", "uniform"] = "gaussian"
+    """Latent distribution (ganhacks trick 3): N(0, I), or U(-1, 1) (the seed advises against it)."""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimPair = field(default_factory=OptimPair)
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tricks: TricksConfig = field(default_factory=TricksConfig)
 
 
 # A preset is a named set of overrides on the defaults. `baseline` is the plain
@@ -158,12 +217,24 @@ def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
+def _switchable(tp: Any) -> type | None:
+    """The dataclass inside ``X | None``: a section that is off when null (a trick)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        inner = [a for a in args if a is not type(None)]
+        if type(None) in args and len(inner) == 1 and _is_dataclass_type(inner[0]):
+            return inner[0]
+    return None
+
+
 def valid_keys(cls: type = RunConfig, prefix: str = "") -> list[str]:
-    """Every dotted leaf key of a config class, e.g. ``optim.g.lr``."""
+    """Every dotted key of a config class that takes a value, e.g. ``optim.g.lr`` or ``tricks.replay``."""
     keys = []
     for name, tp in _hints(cls).items():
         if _is_dataclass_type(tp):
             keys += valid_keys(tp, f"{prefix}{name}.")
+        elif (inner := _switchable(tp)) is not None:
+            keys += [prefix + name, *valid_keys(inner, f"{prefix}{name}.")]
         else:
             keys.append(prefix + name)
     return keys
@@ -273,9 +344,26 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
         tp = hints[key]
         if _is_dataclass_type(tp):
             kwargs[key] = from_dict(tp, value or {}, f"{prefix}{key}.")
+        elif (inner := _switchable(tp)) is not None:
+            kwargs[key] = _switch(value, inner, prefix + key)
         else:
             kwargs[key] = _coerce(value, tp, prefix + key)
     return cls(**kwargs)
+
+
+def _switch(value: Any, cls: type, key: str) -> Any:
+    """on/true -> the section with its defaults; off/false/null -> None; a mapping -> the section with those keys."""
+    word = value.lower() if isinstance(value, str) else value
+    if word in (None, False, "off", "none", "null", "false"):
+        return None
+    if word in (True, "on", "true"):
+        return cls()
+    if isinstance(value, dict):
+        return from_dict(cls, value, f"{key}.")
+    first = next(iter(_hints(cls)))
+    raise ConfigError(
+        f"Config key '{key}' switches a trick: use on, off, or set one of its keys such as {key}.{first}=...; got {value!r}."
+    )
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -393,6 +481,7 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"Config key '{key}' must be a positive number, got {value!r}.")
 
     positive("train.steps", cfg.train.steps)
+    positive("train.d_steps", cfg.train.d_steps)
     positive("train.batch_size", cfg.train.batch_size)
     positive("train.log_every", cfg.train.log_every)
     positive("train.sample_every", cfg.train.sample_every)
@@ -416,9 +505,37 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"Config key 'optim.{net}.betas' must be two numbers in [0, 1), got {list(o.betas)}.")
         if o.weight_decay < 0:
             raise ConfigError(f"Config key 'optim.{net}.weight_decay' must be >= 0, got {o.weight_decay}.")
+        if not 0.0 <= o.momentum < 1.0:
+            raise ConfigError(f"Config key 'optim.{net}.momentum' must be in [0, 1), got {o.momentum}.")
+    _validate_tricks(cfg.tricks)
     dev = cfg.train.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"Config key 'train.device' must be auto, cpu, cuda or cuda:N, got {dev!r}.")
+
+
+def _validate_tricks(t: TricksConfig) -> None:
+    def probability(key: str, p: float) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ConfigError(f"Config key '{key}' is a probability and must be in [0, 1], got {p}.")
+
+    def interval(key: str, r: tuple[float, float]) -> None:
+        if r[0] > r[1]:
+            raise ConfigError(f"Config key '{key}' must be [low, high] with low <= high, got {list(r)}.")
+
+    if t.label_smoothing:
+        interval("tricks.label_smoothing.real_range", t.label_smoothing.real_range)
+        interval("tricks.label_smoothing.fake_range", t.label_smoothing.fake_range)
+    if t.noisy_labels:
+        probability("tricks.noisy_labels.p", t.noisy_labels.p)
+    if t.instance_noise:
+        if t.instance_noise.sigma < 0:
+            raise ConfigError(f"Config key 'tricks.instance_noise.sigma' must be >= 0, got {t.instance_noise.sigma}.")
+        if t.instance_noise.until is not None and t.instance_noise.until < 1:
+            raise ConfigError(f"Config key 'tricks.instance_noise.until' must be a positive step, got {t.instance_noise.until}.")
+    if t.replay:
+        probability("tricks.replay.p", t.replay.p)
+        if t.replay.size < 1:
+            raise ConfigError(f"Config key 'tricks.replay.size' must be a positive number, got {t.replay.size}.")
 
 
 def replace(cfg: Any, **changes: Any) -> Any:
@@ -456,6 +573,9 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
         o: OptimConfig = getattr(cfg.optim, net)
         ch[f"optim.{net}.lr"] = o.lr if o.lr is not None else (1e-4 if two_d else 2e-4)
         ch[f"optim.{net}.betas"] = o.betas if o.betas is not None else ((0.8, 0.999) if two_d else (0.5, 0.999))
+    noise = cfg.tricks.instance_noise
+    if noise is not None and noise.until is None:
+        ch["tricks.instance_noise"] = dataclasses.replace(noise, until=max(1, cfg.train.steps // 2))
     out = replace(cfg, **ch)
     if two_d and out.model.arch != "mlp":
         raise ConfigError("2D data needs model.arch=mlp; DCGAN is for images.")

@@ -39,7 +39,14 @@ def g_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
     return -F.softplus(fake_logits).mean()
 
 
+def g_flip_labels(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The seed's "flip labels when training G": D's BCE on the fakes with the fake label swapped to
+    real, BCE(D(G(z)), 1). It is the non-saturating loss written another way (same value, same gradient)."""
+    return bce(fake_logits, 1.0)
+
+
 G_LOSSES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "nonsaturating": g_nonsaturating,
     "minimax": g_minimax,
+    "flip_labels": g_flip_labels,
 }

@@ -8,9 +8,35 @@ import torch
 from torch import nn
 
 
-def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
-    """``n`` Gaussian latents [n, z_dim] (ganhacks trick 3) on the CPU, the same for the same seed."""
-    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+def draw_latents(
+    n: int, z_dim: int, kind: str = "gaussian", generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """``n`` latents [n, z_dim]: N(0, I) for 'gaussian' (ganhacks trick 3), U(-1, 1) for 'uniform'."""
+    if kind == "uniform":
+        return torch.rand(n, z_dim, generator=generator, device=device) * 2 - 1
+    return torch.randn(n, z_dim, generator=generator, device=device)
+
+
+def latents(n: int, z_dim: int, seed: int, kind: str = "gaussian") -> torch.Tensor:
+    """``n`` latents on the CPU, the same for the same seed."""
+    return draw_latents(n, z_dim, kind, torch.Generator().manual_seed(seed))
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Straight-line interpolation between latents a and b [z_dim] at fractions t [K] -> [K, z_dim]."""
+    t = t.view(-1, 1)
+    return (1 - t) * a + t * b
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Great-circle interpolation (ganhacks trick 3, White 2016): keeps the norm a Gaussian latent
+    expects, where a straight line passes through the low-density region near 0."""
+    t = t.view(-1, 1)
+    cos = torch.clamp((a / a.norm()) @ (b / b.norm()), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-6:  # (anti)parallel endpoints: the great circle is not unique; fall back to a line
+        return lerp(a, b, t)
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
 @torch.no_grad()

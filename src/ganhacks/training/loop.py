@@ -31,10 +31,10 @@ from ganhacks.config import RunConfig, dump_yaml
 from ganhacks.data import BatchSampler, Dataset
 from ganhacks.monitor.stats import Collector, collecting, report
 from ganhacks.plots import save_image_grid, save_scatter
-from ganhacks.sampling import generate, latents
+from ganhacks.sampling import draw_latents, generate, latents
 from ganhacks.training.checkpoint import save_checkpoint
 from ganhacks.training.rundir import RunDir
-from ganhacks.tricks import StepContext, Trick, TrickStack
+from ganhacks.tricks import StepContext, Trick, TrickStack, build_tricks
 
 log = logging.getLogger("ganhacks")
 
@@ -56,7 +56,9 @@ def pick_device(name: str) -> torch.device:
 
 
 def make_optimizer(params: Any, cfg: Any) -> torch.optim.Optimizer:
-    """Adam with the configured lr and betas (ganhacks trick 9)."""
+    """Adam with the configured lr and betas (ganhacks trick 9), or SGD."""
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
 
@@ -91,7 +93,7 @@ class Trainer:
         self.device = pick_device(t.device)
         seed_everything(t.seed)
         self.G, self.D = build_models(cfg, list(data.x.shape[1:]))
-        self.tricks = TrickStack(tricks)
+        self.tricks = TrickStack([*build_tricks(cfg, self.device), *tricks])
         self.tricks.build(self.G, self.D)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -104,7 +106,7 @@ class Trainer:
         self.z_gen = torch.Generator(self.device).manual_seed(t.seed + 1)
         n_fixed = SCATTER_POINTS if data.kind == "2d" else t.sample_n
         # The same latents for every sample grid of a run, and across runs with the same seed.
-        self.fixed_z = latents(n_fixed, cfg.model.z_dim, t.seed + SAMPLE_SEED_OFFSET)
+        self.fixed_z = latents(n_fixed, cfg.model.z_dim, t.seed + SAMPLE_SEED_OFFSET, cfg.latent)
         self.step = 0
         self.collector = Collector()
         self._evaluator: Any = None
@@ -115,20 +117,41 @@ class Trainer:
     # ------------------------------------------------------------------ one step
 
     def train_step(self) -> None:
-        """One D update and one G update."""
-        B, z_dim = self.cfg.train.batch_size, self.cfg.model.z_dim
+        """``train.d_steps`` D updates, then one G update."""
+        d_steps = self.cfg.train.d_steps
         ctx = StepContext(step=self.step, total_steps=self.cfg.train.steps, device=self.device, G=self.G, D=self.D)
-        real, labels = self.sampler.next()
-        ctx.real, ctx.labels = self.tricks.real_for_d(real, ctx), labels
-        z = torch.randn(B, z_dim, device=self.device, generator=self.z_gen)
-        with self.autocast:
-            fake = self.G(z)
+        for i in range(d_steps):
+            last = i == d_steps - 1
+            real, labels = self.sampler.next()
+            ctx.real, ctx.labels = self.tricks.real_for_d(real, ctx), labels
+            # Only the last D update's fakes feed G's update, so only they keep G's graph.
+            with torch.set_grad_enabled(last), self.autocast:
+                fake = self.G(self.draw_z())
+            self.d_update(fake.detach(), ctx)
         ctx.fake = fake
 
-        # D update: real and fake as separate batches (trick 4), G's graph cut off.
+        # G update through the updated D, whose own weights need no gradient here.
+        self.D.requires_grad_(False)
         with self.autocast:
-            real_logits = self.D(ctx.real).float()
-            fake_logits = self.D(self.tricks.fake_for_d(fake.detach(), ctx)).float()
+            g_logits = self.D(self.tricks.d_input(fake, ctx)).float()
+        loss_g = self.tricks.add_g_loss(self.g_loss(g_logits), ctx)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.D.requires_grad_(True)
+        report("grad_norm_g", grad_norm(self.G))
+        self.opt_g.step()
+        report("loss_g", loss_g)
+        self.tricks.after_step(ctx)
+        self.step += 1
+
+    def draw_z(self) -> torch.Tensor:
+        return draw_latents(self.cfg.train.batch_size, self.cfg.model.z_dim, self.cfg.latent, self.z_gen, self.device)
+
+    def d_update(self, fake: torch.Tensor, ctx: StepContext) -> None:
+        """One D update: real and fake as separate batches (trick 4), with the tricks' inputs and targets."""
+        with self.autocast:
+            real_logits = self.D(self.tricks.d_input(ctx.real, ctx)).float()
+            fake_logits = self.D(self.tricks.d_input(self.tricks.fake_for_d(fake, ctx), ctx)).float()
         ctx.real_logits, ctx.fake_logits = real_logits, fake_logits
         ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
         real_t, fake_t = self.tricks.d_targets(ones, zeros, ctx)
@@ -137,24 +160,9 @@ class Trainer:
         loss_d.backward()
         report("grad_norm_d", grad_norm(self.D))
         self.opt_d.step()
-
-        # G update through the updated D, whose own weights need no gradient here.
-        self.D.requires_grad_(False)
-        with self.autocast:
-            g_logits = self.D(fake).float()
-        loss_g = self.tricks.add_g_loss(self.g_loss(g_logits), ctx)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.D.requires_grad_(True)
-        report("grad_norm_g", grad_norm(self.G))
-        self.opt_g.step()
-
         report("loss_d", loss_d)
-        report("loss_g", loss_g)
         report("d_real", torch.sigmoid(real_logits).mean())
         report("d_fake", torch.sigmoid(fake_logits).mean())
-        self.tricks.after_step(ctx)
-        self.step += 1
 
     # ------------------------------------------------------------------ the run
 
@@ -214,7 +222,7 @@ class Trainer:
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
         """``n`` samples from a fixed-seed z, in data coordinates (the evaluator's sample function)."""
-        return self.data.to_data_space(self.generate(latents(n, self.cfg.model.z_dim, seed)))
+        return self.data.to_data_space(self.generate(latents(n, self.cfg.model.z_dim, seed, self.cfg.latent)))
 
     def save_samples(self) -> Path:
         path = self.run.sample_path(self.step)

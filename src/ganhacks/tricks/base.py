@@ -35,6 +35,11 @@ class Trick:
 
     key: str = ""
 
+    @staticmethod
+    def generator(device: torch.device, seed: int) -> torch.Generator:
+        """A trick's own RNG, so its randomness is reproducible and saved with its state."""
+        return torch.Generator(device).manual_seed(seed)
+
     def build(self, G: nn.Module, D: nn.Module) -> None:
         """Called once after the networks are built, before the optimisers see their parameters."""
 
@@ -45,6 +50,10 @@ class Trick:
     def fake_for_d(self, fake: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         """Transform the (detached) fake batch before D's update sees it."""
         return fake
+
+    def d_input(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """Transform every batch D sees, real or fake, in D's and G's updates alike."""
+        return x
 
     def d_targets(self, real_t: torch.Tensor, fake_t: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Change D's per-sample targets (1 for real and 0 for fake by default)."""
@@ -91,6 +100,11 @@ class TrickStack:
         for t in self.tricks:
             fake = t.fake_for_d(fake, ctx)
         return fake
+
+    def d_input(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        for t in self.tricks:
+            x = t.d_input(x, ctx)
+        return x
 
     def d_targets(self, real_t: torch.Tensor, fake_t: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
         for t in self.tricks:

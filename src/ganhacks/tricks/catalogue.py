@@ -1,0 +1,90 @@
+"""The catalogue: every ganhacks trick, where it lives in the config, and the hook objects to build.
+
+Some tricks are choices of the model, loss, latent or optimiser (config keys read where those are
+built); the others are :class:`~ganhacks.tricks.base.Trick` objects that :func:`build_tricks` creates
+from the ``tricks.*`` config sections. Tricks of the seed not listed as implemented here are
+documented in docs/tricks.md as not yet available.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ganhacks.config import RunConfig, to_dict
+from ganhacks.tricks.base import Trick
+from ganhacks.tricks.labels import LabelSmoothing, NoisyLabels
+from ganhacks.tricks.noise import InstanceNoise
+from ganhacks.tricks.replay import ExperienceReplay
+
+
+@dataclass(frozen=True)
+class TrickInfo:
+    number: int | None  # the seed's trick number (../shared/seed/ganhacks.txt), None if not from the seed
+    key: str  # the config key that switches it
+    description: str
+
+
+CATALOGUE: tuple[TrickInfo, ...] = (
+    TrickInfo(1, "data", "inputs scaled to [-1, 1] and tanh on G's output; every data loader guarantees the range"),
+    TrickInfo(
+        2, "loss", "G loss: nonsaturating (max log D), minimax (min log(1-D)), or flip_labels (BCE with real/fake swapped)"
+    ),
+    TrickInfo(
+        3, "latent", "latent distribution: gaussian (spherical z) or uniform; slerp/lerp interpolation in `ganhacks sample`"
+    ),
+    TrickInfo(
+        6,
+        "tricks.label_smoothing",
+        "soft targets for D: one_sided (real 0.9) or two_sided_random (real U(0.7,1.2), fake U(0,0.3))",
+    ),
+    TrickInfo(6, "tricks.noisy_labels", "flip each of D's targets with probability p"),
+    TrickInfo(8, "tricks.replay", "experience replay: mix past fakes from a buffer into D's fake batch"),
+    TrickInfo(9, "optim.d.name", "optimiser per network: adam, or sgd (the seed's 'SGD for D'); separate lrs give TTUR"),
+    TrickInfo(13, "tricks.instance_noise", "Gaussian noise on D's real and fake inputs, sigma decaying to 0 at step `until`"),
+    TrickInfo(14, "train.d_steps", "D updates per G update"),
+)
+
+# The hook tricks, in the order the loop applies them: smoothing before flipping, so a flipped
+# smoothed real target is 1 - 0.9.
+HOOK_TRICKS: tuple[tuple[str, type[Trick]], ...] = (
+    ("label_smoothing", LabelSmoothing),
+    ("noisy_labels", NoisyLabels),
+    ("instance_noise", InstanceNoise),
+    ("replay", ExperienceReplay),
+)
+
+
+def _lookup(cfg: dict[str, Any], key: str) -> Any:
+    node: Any = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def catalogue(cfg: RunConfig | None = None) -> list[dict[str, Any]]:
+    """The catalogue as rows of number, key, default (the config default; 'off' for a trick section), description."""
+    defaults = to_dict(cfg or RunConfig())
+    rows = []
+    for info in CATALOGUE:
+        value = _lookup(defaults, info.key)
+        if info.key == "data":
+            value = "always on"
+        elif info.key.startswith("tricks."):
+            value = "off" if value is None else "on"
+        rows.append({"number": info.number, "key": info.key, "default": value, "description": info.description})
+    return rows
+
+
+def build_tricks(cfg: RunConfig, device: torch.device) -> list[Trick]:
+    """The hook tricks switched on in ``cfg.tricks``, each with its own seeded RNG."""
+    tricks = []
+    for i, (name, cls) in enumerate(HOOK_TRICKS):
+        conf = getattr(cfg.tricks, name)
+        if conf is not None:
+            tricks.append(cls(conf, device, seed=cfg.train.seed * 1000 + 17 * (i + 1)))
+    return tricks

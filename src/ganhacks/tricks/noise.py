@@ -1,0 +1,51 @@
+"""ganhacks trick 13: instance noise on D's inputs, decaying to zero."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ganhacks.config import InstanceNoiseConfig
+from ganhacks.tricks.base import StepContext, Trick
+
+EXP_FLOOR = 1e-3  # the exponential schedule decays sigma by this factor over `until` steps, then stops
+
+
+def noise_sigma(conf: InstanceNoiseConfig, step: int) -> float:
+    """The noise std at ``step``: sigma at 0, exactly 0 from ``until`` on."""
+    until = conf.until or 1
+    if step >= until:
+        return 0.0
+    frac = step / until
+    if conf.schedule == "linear":
+        return conf.sigma * (1.0 - frac)
+    return conf.sigma * EXP_FLOOR**frac
+
+
+class InstanceNoise(Trick):
+    """Adds N(0, sigma(t)^2) to every input of D, real and fake, in both updates (Sønderby et al. 2016,
+    Arjovsky & Bottou 2017): it makes the real and fake distributions overlap early in training."""
+
+    key = "tricks.instance_noise"
+
+    def __init__(self, conf: InstanceNoiseConfig, device: torch.device, seed: int):
+        self.conf = conf
+        self.rng = self.generator(device, seed)
+
+    def d_input(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        sigma = noise_sigma(self.conf, ctx.step)
+        if sigma == 0.0:
+            return x
+        return x + sigma * torch.randn(x.shape, generator=self.rng, device=x.device, dtype=x.dtype)
+
+    def after_step(self, ctx: StepContext) -> None:
+        from ganhacks.monitor.stats import report
+
+        report("trick/instance_noise/sigma", noise_sigma(self.conf, ctx.step))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.set_state(state["rng"])

@@ -1,0 +1,57 @@
+"""ganhacks trick 8: experience replay, a buffer of past fakes shown to D again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ganhacks.config import ReplayConfig
+from ganhacks.tricks.base import StepContext, Trick
+
+
+class ExperienceReplay(Trick):
+    """Keeps the last ``size`` fakes (a ring buffer on the training device). In each D update, every
+    sample of the fake batch is swapped, with probability ``p``, for a random buffered one; then the
+    current fakes are pushed. Showing D old fakes stops G from escaping by hopping between modes
+    (Pfau & Vinyals 2016; Shrivastava et al. 2017)."""
+
+    key = "tricks.replay"
+
+    def __init__(self, conf: ReplayConfig, device: torch.device, seed: int):
+        self.size, self.p, self.device = conf.size, conf.p, device
+        self.rng = self.generator(device, seed)
+        self.buffer: torch.Tensor | None = None
+        self.count = 0  # samples written so far; the buffer holds min(count, size)
+
+    def fake_for_d(self, fake: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        out = fake
+        filled = min(self.count, self.size)
+        if filled > 0 and self.p > 0:
+            n = fake.shape[0]
+            use = torch.rand(n, generator=self.rng, device=fake.device) < self.p
+            pick = torch.randint(filled, (n,), generator=self.rng, device=fake.device)
+            mask = use.view(n, *([1] * (fake.dim() - 1)))
+            out = torch.where(mask, self.buffer[pick].to(fake.dtype), fake)
+        self._push(fake.detach())
+        return out
+
+    def _push(self, fake: torch.Tensor) -> None:
+        if self.buffer is None:
+            self.buffer = torch.empty((self.size, *fake.shape[1:]), device=fake.device, dtype=fake.dtype)
+        n = min(fake.shape[0], self.size)  # a batch larger than the buffer keeps its last `size` samples
+        slots = (self.count + torch.arange(n, device=fake.device)) % self.size
+        self.buffer[slots] = fake[-n:]
+        self.count += n
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"rng": self.rng.get_state(), "count": self.count}
+        if self.buffer is not None:
+            state["buffer"] = self.buffer
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.set_state(state["rng"])
+        self.count = int(state["count"])
+        buffer = state.get("buffer")
+        self.buffer = buffer.to(self.device) if buffer is not None else None

@@ -1,0 +1,179 @@
+"""Behaviour tests: each trick does what it says."""
+
+import math
+
+import pytest
+import torch
+
+from ganhacks import losses
+from ganhacks.api import prepare
+from ganhacks.config import InstanceNoiseConfig, LabelSmoothingConfig, NoisyLabelsConfig, ReplayConfig, build_config
+from ganhacks.errors import ConfigError
+from ganhacks.monitor.stats import collecting
+from ganhacks.sampling import draw_latents, lerp, slerp
+from ganhacks.training import Trainer
+from ganhacks.tricks import StepContext, catalogue
+from ganhacks.tricks.labels import LabelSmoothing, NoisyLabels
+from ganhacks.tricks.noise import InstanceNoise, noise_sigma
+from ganhacks.tricks.replay import ExperienceReplay
+
+CPU = torch.device("cpu")
+
+
+def ctx(step=0):
+    return StepContext(step=step, total_steps=100, device=CPU, G=torch.nn.Identity(), D=torch.nn.Identity())
+
+
+def test_one_sided_smoothing_targets():
+    real_t, fake_t = LabelSmoothing(LabelSmoothingConfig(), CPU, 0).d_targets(torch.ones(1000), torch.zeros(1000), ctx())
+    assert torch.all(real_t == 0.9) and torch.all(fake_t == 0.0)
+
+
+def test_two_sided_random_targets_lie_in_their_ranges():
+    conf = LabelSmoothingConfig(mode="two_sided_random", real_range=(0.7, 1.2), fake_range=(0.0, 0.3))
+    real_t, fake_t = LabelSmoothing(conf, CPU, 0).d_targets(torch.ones(10_000), torch.zeros(10_000), ctx())
+    assert real_t.min() >= 0.7 and real_t.max() <= 1.2 and fake_t.min() >= 0.0 and fake_t.max() <= 0.3
+    assert real_t.std() > 0.1 and abs(real_t.mean().item() - 0.95) < 0.01  # spread over the range, not constant
+
+
+def test_noisy_labels_flip_rate_is_p():
+    n, p = 100_000, 0.2
+    real_t, fake_t = NoisyLabels(NoisyLabelsConfig(p=p), CPU, 0).d_targets(torch.ones(n), torch.zeros(n), ctx())
+    tolerance = 5 * math.sqrt(p * (1 - p) / n)  # 5 standard errors
+    assert abs((real_t == 0).float().mean().item() - p) < tolerance
+    assert abs((fake_t == 1).float().mean().item() - p) < tolerance
+    assert set(real_t.unique().tolist()) == {0.0, 1.0}
+
+
+def test_replay_returns_old_samples_at_the_configured_rate():
+    replay = ExperienceReplay(ReplayConfig(size=4096, p=0.3), CPU, 0)
+    old = torch.ones(4096, 2)
+    assert torch.equal(replay.fake_for_d(old, ctx()), old)  # empty buffer: nothing to replay yet
+    new = torch.zeros(20_000, 2)
+    out = replay.fake_for_d(new, ctx(1))
+    rate = (out[:, 0] == 1).float().mean().item()
+    assert abs(rate - 0.3) < 5 * math.sqrt(0.3 * 0.7 / 20_000)
+    assert torch.all(replay.buffer == 0)  # then the new fakes replaced the old ones in the buffer
+
+
+def test_replay_buffer_is_a_ring_of_the_newest():
+    replay = ExperienceReplay(ReplayConfig(size=3, p=0.0), CPU, 0)
+    for v in range(5):
+        replay.fake_for_d(torch.full((1, 2), float(v)), ctx(v))
+    assert sorted(replay.buffer[:, 0].tolist()) == [2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("schedule", ["linear", "exponential"])
+def test_instance_noise_decays_to_zero_at_until(schedule):
+    conf = InstanceNoiseConfig(sigma=0.5, until=100, schedule=schedule)
+    assert noise_sigma(conf, 0) == 0.5
+    assert 0 < noise_sigma(conf, 99) < noise_sigma(conf, 50) < 0.5
+    assert noise_sigma(conf, 100) == 0.0 and noise_sigma(conf, 1000) == 0.0
+    trick = InstanceNoise(conf, CPU, 0)
+    x = torch.zeros(5000, 2)
+    assert abs(trick.d_input(x, ctx(0)).std().item() - 0.5) < 0.02
+    assert torch.equal(trick.d_input(x, ctx(100)), x)
+
+
+def test_instance_noise_until_defaults_to_half_the_run():
+    cfg, _ = prepare(build_config(overrides=["data.name=ring8", "tricks.instance_noise=on", "train.steps=300"]))
+    assert cfg.tricks.instance_noise.until == 150
+
+
+def test_d_steps_makes_exactly_that_many_d_updates():
+    cfg, data = prepare(build_config(overrides=["data.name=digits", "train.d_steps=3", "model.ngf=8", "model.ndf=8"]))
+    trainer = Trainer(cfg, data)
+    with collecting(trainer.collector):
+        trainer.train_step()
+        trainer.train_step()
+    d_updates = {int(s["step"]) for s in trainer.opt_d.state.values()}
+    g_updates = {int(s["step"]) for s in trainer.opt_g.state.values()}
+    assert d_updates == {6} and g_updates == {2}
+    assert trainer.sampler.state_dict()["pos"] == 6 * 64  # a fresh real batch for every D update
+
+
+def test_flip_labels_gradient_equals_nonsaturating():
+    a = torch.randn(64, dtype=torch.float64, requires_grad=True)
+    b = a.detach().clone().requires_grad_(True)
+    losses.g_flip_labels(a).backward()
+    losses.g_nonsaturating(b).backward()
+    assert torch.allclose(a.grad, b.grad, rtol=1e-12, atol=1e-15)
+    assert losses.g_flip_labels(a).item() == pytest.approx(losses.g_nonsaturating(b).item(), rel=1e-12)
+
+
+def test_uniform_latent_and_interpolations():
+    u = draw_latents(10_000, 4, "uniform", torch.Generator().manual_seed(0))
+    assert u.min() >= -1 and u.max() <= 1 and abs(u.mean().item()) < 0.02
+    a, b = (
+        torch.randn(100, generator=torch.Generator().manual_seed(1)),
+        torch.randn(100, generator=torch.Generator().manual_seed(2)),
+    )
+    t = torch.linspace(0, 1, 11)
+    path = slerp(a, b, t)
+    assert torch.allclose(path[0], a, atol=1e-5) and torch.allclose(path[-1], b, atol=1e-5)
+    line = lerp(a, b, t)
+    # The great circle keeps the norm of Gaussian latents; the straight line dips towards 0 midway.
+    assert path[5].norm() > 0.95 * min(a.norm(), b.norm()) > line[5].norm()
+
+
+def test_sgd_for_d():
+    cfg, data = prepare(build_config(overrides=["data.name=digits", "optim.d.name=sgd", "optim.d.momentum=0.9"]))
+    trainer = Trainer(cfg, data)
+    assert isinstance(trainer.opt_d, torch.optim.SGD) and isinstance(trainer.opt_g, torch.optim.Adam)
+    assert trainer.opt_d.param_groups[0]["momentum"] == 0.9
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("tricks.noisy_labels.p=1.5", "is a probability"),
+        ("tricks.replay.size=0", "'tricks.replay.size' must be a positive number"),
+        ("tricks.label_smoothing.real_range=[1.2, 0.7]", "low <= high"),
+        ("tricks.instance_noise.sigma=-1", "must be >= 0"),
+        ("train.d_steps=0", "'train.d_steps' must be a positive number"),
+        ("tricks.replay=maybe", "switches a trick"),
+    ],
+)
+def test_bad_trick_settings_fail_before_training(override, fragment):
+    with pytest.raises(ConfigError) as e:
+        build_config(overrides=[override])
+    assert fragment in str(e.value)
+
+
+def test_catalogue_rows_and_cli(cli):
+    import json
+
+    rows = catalogue()
+    assert all(set(r) == {"number", "key", "default", "description"} for r in rows)
+    assert {"loss", "latent", "train.d_steps", "tricks.label_smoothing", "tricks.replay"} <= {r["key"] for r in rows}
+    assert next(r for r in rows if r["key"] == "tricks.replay")["default"] == "off"
+    code, out, _ = cli("tricks", "--json")
+    assert code == 0 and json.loads(out) == rows
+    code, out, _ = cli("tricks")
+    assert "tricks.instance_noise" in out
+
+
+def test_interpolation_gif(cli, tmp_path):
+    from PIL import Image
+
+    code, out, err = cli(
+        "train",
+        "--data",
+        "digits",
+        "--steps",
+        "2",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "model.ngf=8",
+        "--set",
+        "model.ndf=8",
+    )
+    run = out.strip()
+    code, out, err = cli("sample", run, "--interpolate", "slerp", "--frames", "5", "--out", str(tmp_path / "walk.gif"))
+    assert code == 0, err
+    gif = Image.open(tmp_path / "walk.gif")
+    assert gif.n_frames == 20 and gif.size[0] >= 200
+    code, _, err = cli("sample", run, "--interpolate", "lerp", "--out", str(tmp_path / "walk.png"))
+    assert code == 2 and "must be a .gif" in err
