@@ -177,3 +177,62 @@ def test_interpolation_gif(cli, tmp_path):
     assert gif.n_frames == 20 and gif.size[0] >= 200
     code, _, err = cli("sample", run, "--interpolate", "lerp", "--out", str(tmp_path / "walk.png"))
     assert code == 2 and "must be a .gif" in err
+
+
+def _trainer(*overrides):
+    cfg, data = prepare(build_config(overrides=list(overrides)))
+    return Trainer(cfg, data)
+
+
+def test_minibatch_discrimination_output_depends_on_other_samples():
+    from ganhacks.models.layers import MinibatchDiscrimination
+
+    layer = MinibatchDiscrimination(6, kernels=4, kernel_dim=3)
+    x = torch.randn(5, 6)
+    before = layer(x)
+    x2 = x.clone()
+    x2[3] += 1.0  # change another sample
+    after = layer(x2)
+    assert before.shape == (5, 6 + 4)
+    assert not torch.allclose(before[0, 6:], after[0, 6:])  # sample 0's minibatch features moved
+    assert torch.equal(before[0, :6], after[0, :6])  # its own features did not
+
+
+def test_minibatch_stddev_feature_tracks_batch_variety():
+    from ganhacks.models.layers import MinibatchStdDev
+
+    layer = MinibatchStdDev()
+    same = layer(torch.ones(4, 3, 2, 2))
+    varied = layer(torch.randn(4, 3, 2, 2) * 5)
+    assert same.shape == (4, 4, 2, 2) and same[:, 3].max() < 1e-3 and varied[:, 3].min() > 1.0
+
+
+@pytest.mark.parametrize("data", ["digits", "ring8"])
+@pytest.mark.parametrize("trick", ["minibatch_stddev", "minibatch_discrimination"])
+def test_batch_tricks_change_ds_last_layer_and_train(data, trick):
+    extra = ["data.num_points=1000"] if data == "ring8" else ["model.ngf=8", "model.ndf=8"]
+    t = _trainer(f"data.name={data}", f"tricks.{trick}=on", *extra)
+    assert isinstance(t.D.head, torch.nn.Sequential)
+    with collecting(t.collector):
+        t.train_step()
+    assert all(math.isfinite(v) for v in t.collector.collect().values())
+
+
+@pytest.mark.parametrize("data", ["digits", "ring8"])
+def test_pack_feeds_m_samples_per_d_input(data):
+    extra = ["data.num_points=1000"] if data == "ring8" else ["model.ngf=8", "model.ndf=8"]
+    t = _trainer(f"data.name={data}", "tricks.pack.m=4", *extra)
+    first = next(m for m in t.D.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)))
+    assert (first.in_features if isinstance(first, torch.nn.Linear) else first.in_channels) == 4 * t.data.x.shape[1]
+    seen = []
+    t.D.register_forward_hook(lambda m, inp, out: seen.append(out.shape[0]))
+    with collecting(t.collector):
+        t.train_step()
+    assert seen == [t.cfg.train.batch_size // 4] * 3  # real, fake, G's update: N/m logits each
+
+
+def test_pack_needs_divisible_batch_and_batch_layers_conflict():
+    with pytest.raises(ConfigError, match="divisible by 3"):
+        prepare(build_config(overrides=["data.name=ring8", "tricks.pack.m=3", "data.num_points=500"]))
+    with pytest.raises(ConfigError, match="switch one of them off"):
+        build_config(overrides=["tricks.minibatch_stddev=on", "tricks.minibatch_discrimination=on"])

@@ -160,6 +160,29 @@ class ReplayConfig:
 
 
 @dataclass(frozen=True)
+class MinibatchStdConfig:
+    """ganhacks trick 15, the cheap form: a minibatch-stddev feature before D's last layer (Karras et al. 2018)."""
+
+    group: int | None = None
+    """Samples per group; null: the whole batch."""
+
+
+@dataclass(frozen=True)
+class MinibatchDiscriminationConfig:
+    """ganhacks trick 15: Salimans et al. 2016's minibatch-discrimination layer before D's last layer."""
+
+    kernels: int = 50
+    kernel_dim: int = 5
+
+
+@dataclass(frozen=True)
+class PackConfig:
+    """PacGAN packing (Lin et al. 2018): D sees m samples of one kind at once."""
+
+    m: int = 2
+
+
+@dataclass(frozen=True)
 class TricksConfig:
     """Tricks that hook into the loop. Each is off (null) unless set: ``--set tricks.NAME=on`` turns
     one on with its defaults, ``--set tricks.NAME.KEY=VALUE`` turns it on and sets a key."""
@@ -168,6 +191,9 @@ class TricksConfig:
     noisy_labels: NoisyLabelsConfig | None = None
     instance_noise: InstanceNoiseConfig | None = None
     replay: ReplayConfig | None = None
+    minibatch_stddev: MinibatchStdConfig | None = None
+    minibatch_discrimination: MinibatchDiscriminationConfig | None = None
+    pack: PackConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -532,6 +558,18 @@ def _validate_tricks(t: TricksConfig) -> None:
             raise ConfigError(f"Config key 'tricks.instance_noise.sigma' must be >= 0, got {t.instance_noise.sigma}.")
         if t.instance_noise.until is not None and t.instance_noise.until < 1:
             raise ConfigError(f"Config key 'tricks.instance_noise.until' must be a positive step, got {t.instance_noise.until}.")
+    if t.minibatch_stddev and t.minibatch_discrimination:
+        raise ConfigError(
+            "tricks.minibatch_stddev and tricks.minibatch_discrimination both replace D's last layer; switch one of them off."
+        )
+    if t.minibatch_stddev and t.minibatch_stddev.group is not None and t.minibatch_stddev.group < 1:
+        raise ConfigError(
+            f"Config key 'tricks.minibatch_stddev.group' must be a positive number, got {t.minibatch_stddev.group}."
+        )
+    if t.minibatch_discrimination and min(t.minibatch_discrimination.kernels, t.minibatch_discrimination.kernel_dim) < 1:
+        raise ConfigError("Config keys 'tricks.minibatch_discrimination.kernels' and '.kernel_dim' must be positive numbers.")
+    if t.pack and t.pack.m < 2:
+        raise ConfigError(f"Config key 'tricks.pack.m' must be at least 2 (samples per pack), got {t.pack.m}.")
     if t.replay:
         probability("tricks.replay.p", t.replay.p)
         if t.replay.size < 1:
@@ -577,6 +615,11 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
     if noise is not None and noise.until is None:
         ch["tricks.instance_noise"] = dataclasses.replace(noise, until=max(1, cfg.train.steps // 2))
     out = replace(cfg, **ch)
+    pack = out.tricks.pack
+    if pack is not None and out.train.batch_size % pack.m:
+        raise ConfigError(
+            f"tricks.pack.m={pack.m} needs train.batch_size divisible by {pack.m}, got {out.train.batch_size}; change one of them."
+        )
     if two_d and out.model.arch != "mlp":
         raise ConfigError("2D data needs model.arch=mlp; DCGAN is for images.")
     if not two_d and out.model.arch != "dcgan":

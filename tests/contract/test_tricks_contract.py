@@ -55,8 +55,11 @@ def test_enabled_trick_keeps_shapes_and_dtypes(name):
     trick = make(name)
     for _ in range(3):  # several calls: stateful tricks (the replay buffer) change behaviour after the first
         out = apply_all(trick)
-        for key in ("real", "fake", "d_input"):
+        for key in ("real", "fake"):
             assert out[key].shape == (16, 1, 8, 8) and out[key].dtype == torch.float32
+        # D's input may be regrouped (PacGAN packs samples into channels) but keeps every value and the dtype.
+        assert out["d_input"].numel() == 16 * 64 and out["d_input"].dtype == torch.float32
+        assert out["d_input"].shape[2:] == (8, 8)
         assert out["real_t"].shape == (16,) and out["fake_t"].shape == (16,)
         assert out["real_t"].dtype == torch.float32
 

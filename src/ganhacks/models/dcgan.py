@@ -68,6 +68,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, size: int = 64, channels: int = 3, ndf: int = 64):
         super().__init__()
         base, n_down = plan(size)
+        self.image_size = size
         widths = [ndf * 2**i for i in range(n_down)]  # at size/2, size/4, ..., base
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for w_in, w_out in zip(widths, widths[1:], strict=False):

@@ -15,6 +15,7 @@ import torch
 
 from ganhacks.config import RunConfig, to_dict
 from ganhacks.tricks.base import Trick
+from ganhacks.tricks.batch import MinibatchDiscriminationTrick, MinibatchStd, Pack
 from ganhacks.tricks.labels import LabelSmoothing, NoisyLabels
 from ganhacks.tricks.noise import InstanceNoise
 from ganhacks.tricks.replay import ExperienceReplay
@@ -45,6 +46,9 @@ CATALOGUE: tuple[TrickInfo, ...] = (
     TrickInfo(9, "optim.d.name", "optimiser per network: adam, or sgd (the seed's 'SGD for D'); separate lrs give TTUR"),
     TrickInfo(13, "tricks.instance_noise", "Gaussian noise on D's real and fake inputs, sigma decaying to 0 at step `until`"),
     TrickInfo(14, "train.d_steps", "D updates per G update"),
+    TrickInfo(15, "tricks.minibatch_discrimination", "Salimans et al.'s minibatch-discrimination layer before D's last layer"),
+    TrickInfo(15, "tricks.minibatch_stddev", "the cheaper minibatch-stddev feature before D's last layer"),
+    TrickInfo(None, "tricks.pack", "PacGAN: D judges packs of m samples (m = 2 by default), concatenated along channels"),
 )
 
 # The hook tricks, in the order the loop applies them: smoothing before flipping, so a flipped
@@ -54,6 +58,9 @@ HOOK_TRICKS: tuple[tuple[str, type[Trick]], ...] = (
     ("noisy_labels", NoisyLabels),
     ("instance_noise", InstanceNoise),
     ("replay", ExperienceReplay),
+    ("minibatch_stddev", MinibatchStd),
+    ("minibatch_discrimination", MinibatchDiscriminationTrick),
+    ("pack", Pack),  # last: it regroups what the other input tricks produced
 )
 
 

@@ -1,0 +1,93 @@
+"""ganhacks trick 15 (and PacGAN): tricks that let D look at several samples at once."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganhacks.config import MinibatchDiscriminationConfig, MinibatchStdConfig, PackConfig
+from ganhacks.models.layers import MinibatchDiscrimination, MinibatchStdDev
+from ganhacks.tricks.base import StepContext, Trick
+
+
+def _init(m: nn.Module) -> nn.Module:
+    nn.init.normal_(m.weight, 0.0, 0.02)
+    if getattr(m, "bias", None) is not None:
+        nn.init.zeros_(m.bias)
+    return m
+
+
+def _head_input(D: nn.Module) -> torch.Tensor:
+    """The shape of what D's head receives, found with one dummy sample pair through D.features."""
+    first = next(m for m in D.features.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+    if isinstance(first, nn.Linear):
+        probe = torch.zeros(2, first.in_features)
+    else:
+        size = getattr(D, "image_size", None) or 64
+        probe = torch.zeros(2, first.in_channels, size, size)
+    was = D.training
+    D.eval()
+    with torch.no_grad():
+        out = D.features(probe)
+    D.train(was)
+    return out
+
+
+class MinibatchStd(Trick):
+    """Inserts a minibatch-stddev layer before D's last layer (the cheap form of trick 15)."""
+
+    key = "tricks.minibatch_stddev"
+
+    def __init__(self, conf: MinibatchStdConfig, device: torch.device, seed: int):
+        self.conf = conf
+
+    def build(self, G: nn.Module, D: nn.Module) -> None:
+        head = D.head
+        if isinstance(head, nn.Linear):
+            new = _init(nn.Linear(head.in_features + 1, head.out_features))
+        else:
+            new = _init(
+                nn.Conv2d(head.in_channels + 1, head.out_channels, head.kernel_size, head.stride, head.padding, bias=False)
+            )
+        D.head = nn.Sequential(MinibatchStdDev(self.conf.group), new)
+
+
+class MinibatchDiscriminationTrick(Trick):
+    """Inserts Salimans et al.'s minibatch-discrimination layer before D's last layer (trick 15)."""
+
+    key = "tricks.minibatch_discrimination"
+
+    def __init__(self, conf: MinibatchDiscriminationConfig, device: torch.device, seed: int):
+        self.conf = conf
+
+    def build(self, G: nn.Module, D: nn.Module) -> None:
+        features = _head_input(D).flatten(1).shape[1]
+        layer = MinibatchDiscrimination(features, self.conf.kernels, self.conf.kernel_dim)
+        D.head = nn.Sequential(layer, _init(nn.Linear(features + self.conf.kernels, 1)))
+
+
+class Pack(Trick):
+    """PacGAN (Lin et al. 2018): D judges packs of ``m`` samples of the same kind, concatenated along
+    channels (features for 2D). Its first layer takes m times the inputs; a batch of N gives N/m logits."""
+
+    key = "tricks.pack"
+
+    def __init__(self, conf: PackConfig, device: torch.device, seed: int):
+        self.m = conf.m
+
+    def build(self, G: nn.Module, D: nn.Module) -> None:
+        for name, child in D.features.named_modules():
+            if isinstance(child, nn.Linear):
+                new: nn.Module = _init(nn.Linear(child.in_features * self.m, child.out_features))
+            elif isinstance(child, nn.Conv2d):
+                new = _init(nn.Conv2d(child.in_channels * self.m, child.out_channels, child.kernel_size, child.stride,
+                                      child.padding, bias=child.bias is not None))  # fmt: skip
+            else:
+                continue
+            parent = D.features.get_submodule(name.rpartition(".")[0]) if "." in name else D.features
+            setattr(parent, name.rpartition(".")[2], new)
+            return
+
+    def d_input(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        n = x.shape[0]
+        return x.reshape(n // self.m, self.m * x.shape[1], *x.shape[2:])
