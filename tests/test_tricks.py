@@ -236,3 +236,55 @@ def test_pack_needs_divisible_batch_and_batch_layers_conflict():
         prepare(build_config(overrides=["data.name=ring8", "tricks.pack.m=3", "data.num_points=500"]))
     with pytest.raises(ConfigError, match="switch one of them off"):
         build_config(overrides=["tricks.minibatch_stddev=on", "tricks.minibatch_discrimination=on"])
+
+
+@pytest.mark.parametrize("size", [8, 28])
+@pytest.mark.parametrize("norm", ["batch", "instance", "layer", "none"])
+@pytest.mark.parametrize("up, down", [("convtranspose", "strided"), ("pixelshuffle", "avgpool"), ("nearest", "maxpool")])
+def test_dcgan_norm_and_resampling_choices(size, norm, up, down):
+    from ganhacks.models import DCGANDiscriminator, DCGANGenerator
+
+    G = DCGANGenerator(16, size, 3, 8, norm=norm, act="leaky_relu", up=up)
+    D = DCGANDiscriminator(size, 3, 8, norm=norm, act="relu", down=down)
+    x = G(torch.randn(4, 16))
+    assert x.shape == (4, 3, size, size) and D(x).shape == (4,)
+    kinds = {"batch": torch.nn.BatchNorm2d, "instance": torch.nn.InstanceNorm2d, "layer": torch.nn.GroupNorm}
+    if norm in kinds:
+        assert any(isinstance(m, kinds[norm]) for m in G.modules())
+        # D never normalises its first layer; at 8x8 that is its only layer before the head.
+        assert any(isinstance(m, kinds[norm]) for m in D.modules()) == (size > 8)
+    else:
+        assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)) for m in [*G.modules(), *D.modules()])
+    layer = {"pixelshuffle": torch.nn.PixelShuffle, "nearest": torch.nn.Upsample, "convtranspose": torch.nn.ConvTranspose2d}[up]
+    assert any(isinstance(m, layer) for m in G.modules())
+    if down != "strided":
+        pool = torch.nn.AvgPool2d if down == "avgpool" else torch.nn.MaxPool2d
+        assert any(isinstance(m, pool) for m in D.modules())
+
+
+def test_model_choices_from_config_and_their_errors():
+    t = _trainer("data.name=digits", "model.g_norm=layer", "model.d_norm=none", "model.g_act=leaky_relu", "model.up=nearest")
+    assert t.cfg.model.d_act == "leaky_relu" and any(isinstance(m, torch.nn.GroupNorm) for m in t.G.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in t.D.modules())
+    mlp = _trainer("data.name=ring8", "data.num_points=500", "model.d_norm=layer")
+    assert mlp.cfg.model.d_act == "maxout" and any(isinstance(m, torch.nn.LayerNorm) for m in mlp.D.modules())
+    for bad, fragment in [
+        ("model.g_norm=instance", "Instance normalisation needs images"),
+        ("model.up=pixelshuffle", "do not apply to the 2D MLPs"),
+        ("model.d_act=relu", "maxout"),
+    ]:
+        with pytest.raises(ConfigError, match=fragment):
+            prepare(build_config(overrides=["data.name=ring8", "data.num_points=500", bad]))
+
+
+@pytest.mark.parametrize("pack", [None, 2])
+def test_mixed_d_batches_use_one_forward_of_both(pack):
+    extra = [f"tricks.pack.m={pack}"] if pack else []
+    t = _trainer("data.name=digits", "train.d_batches=mixed", "model.ngf=8", "model.ndf=8", *extra)
+    seen = []
+    t.D.register_forward_hook(lambda m, inp, out: seen.append(out.shape[0]))
+    with collecting(t.collector):
+        t.train_step()
+    n = 64 // (pack or 1)
+    assert seen == [2 * n, n]  # one D update on real+fake together, then G's update on the fakes
+    assert all(math.isfinite(v) for v in t.collector.collect().values())

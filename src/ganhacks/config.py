@@ -62,6 +62,18 @@ class ModelConfig:
     mlp_d_layers: int = 3
     mlp_d_pieces: int = 5
     """Maxout pieces per discriminator unit."""
+    g_norm: Literal["auto", "batch", "instance", "layer", "none"] = "auto"
+    """G's normalisation (ganhacks trick 4). Auto: batch."""
+    d_norm: Literal["auto", "batch", "instance", "layer", "none"] = "auto"
+    """D's normalisation (ganhacks trick 4). Auto: batch for DCGAN, none for the maxout MLP."""
+    g_act: Literal["auto", "relu", "leaky_relu"] = "auto"
+    """G's activation (ganhacks trick 5). Auto: relu."""
+    d_act: Literal["auto", "relu", "leaky_relu", "maxout"] = "auto"
+    """D's activation (ganhacks trick 5). Auto: leaky_relu (0.2) for DCGAN; maxout, the only choice, for the MLP."""
+    up: Literal["convtranspose", "pixelshuffle", "nearest"] = "convtranspose"
+    """DCGAN G's 2x upsampling (ganhacks trick 5): strided ConvTranspose, conv + PixelShuffle, or nearest + conv."""
+    down: Literal["strided", "avgpool", "maxpool"] = "strided"
+    """DCGAN D's 2x downsampling (ganhacks trick 5): strided conv, or conv + average / max pooling."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,8 @@ class TrainConfig:
     """Total number of G updates."""
     d_steps: int = 1
     """D updates per G update (ganhacks trick 14), each on a fresh real batch and fresh fakes."""
+    d_batches: Literal["separate", "mixed"] = "separate"
+    """separate: real and fake through D as their own batches (ganhacks trick 4); mixed: one concatenated batch."""
     batch_size: int | None = None
     """Auto: 100 for 2D data (PacGAN), 64 for images (DCGAN)."""
     seed: int = 0
@@ -598,11 +612,16 @@ def dump_yaml(cfg: RunConfig) -> str:
 def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, channels: int | None) -> RunConfig:
     """Fill every auto (None) field from the data kind; the result has no auto left."""
     two_d = kind == "2d"
+    mlp = (cfg.model.arch if cfg.model.arch != "auto" else ("mlp" if two_d else "dcgan")) == "mlp"
     ch: dict[str, Any] = {
         "data.size": size,
         "data.channels": channels,
         "model.arch": cfg.model.arch if cfg.model.arch != "auto" else ("mlp" if two_d else "dcgan"),
         "model.z_dim": cfg.model.z_dim or (2 if two_d else 100),
+        "model.g_norm": "batch" if cfg.model.g_norm == "auto" else cfg.model.g_norm,
+        "model.d_norm": ("none" if mlp else "batch") if cfg.model.d_norm == "auto" else cfg.model.d_norm,
+        "model.g_act": "relu" if cfg.model.g_act == "auto" else cfg.model.g_act,
+        "model.d_act": ("maxout" if mlp else "leaky_relu") if cfg.model.d_act == "auto" else cfg.model.d_act,
         "train.batch_size": cfg.train.batch_size or (100 if two_d else 64),
         "train.sample_every": cfg.train.sample_every or max(1, math.ceil(cfg.train.steps / 10)),
         "checkpoint.every": cfg.checkpoint.every or max(1, math.ceil(cfg.train.steps / 4)),
@@ -624,4 +643,15 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
         raise ConfigError("2D data needs model.arch=mlp; DCGAN is for images.")
     if not two_d and out.model.arch != "dcgan":
         raise ConfigError("Image data needs model.arch=dcgan; the MLP is for 2D point data.")
+    if out.model.arch == "mlp":
+        if cfg.model.d_act not in ("auto", "maxout"):
+            raise ConfigError("The 2D protocol's D uses maxout units, so model.d_act must stay auto (maxout).")
+        if "instance" in (out.model.g_norm, out.model.d_norm):
+            raise ConfigError(
+                "Instance normalisation needs images; for 2D data use model.g_norm / model.d_norm batch, layer or none."
+            )
+        if (out.model.up, out.model.down) != ("convtranspose", "strided"):
+            raise ConfigError("model.up and model.down choose DCGAN's resampling; they do not apply to the 2D MLPs.")
+    elif out.model.d_act == "maxout":
+        raise ConfigError("model.d_act=maxout is the 2D MLP's; for DCGAN choose relu or leaky_relu.")
     return out

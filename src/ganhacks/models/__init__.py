@@ -23,10 +23,10 @@ def build_models(cfg: RunConfig, shape: list[int]) -> tuple[nn.Module, nn.Module
     m = cfg.model
     if m.arch == "mlp":
         dim = shape[0]
-        G = MLPGenerator(m.z_dim, m.mlp_g_hidden, m.mlp_g_layers, dim)
-        D = MLPDiscriminator(dim, m.mlp_d_hidden, m.mlp_d_layers, m.mlp_d_pieces)
+        G = MLPGenerator(m.z_dim, m.mlp_g_hidden, m.mlp_g_layers, dim, norm=m.g_norm, act=m.g_act)
+        D = MLPDiscriminator(dim, m.mlp_d_hidden, m.mlp_d_layers, m.mlp_d_pieces, norm=m.d_norm)
     else:
         channels, size = shape[0], shape[-1]
-        G = DCGANGenerator(m.z_dim, size, channels, m.ngf)
-        D = DCGANDiscriminator(size, channels, m.ndf)
+        G = DCGANGenerator(m.z_dim, size, channels, m.ngf, norm=m.g_norm, act=m.g_act, up=m.up)
+        D = DCGANDiscriminator(size, channels, m.ndf, norm=m.d_norm, act=m.d_act, down=m.down)
     return G, D

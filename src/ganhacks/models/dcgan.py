@@ -8,6 +8,7 @@ the reference DCGAN (pytorch/examples), with nz = 100.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -27,6 +28,44 @@ def plan(size: int) -> tuple[int, int]:
     return base, int(math.log2(size // base))
 
 
+Norm = Literal["batch", "instance", "layer", "none"]
+Act = Literal["relu", "leaky_relu"]
+
+
+def norm2d(kind: str, channels: int) -> nn.Module:
+    """batch, instance (per sample and channel; ganhacks trick 4's fallback), layer (per sample) or none."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)  # one group: normalise over C, H, W of each sample
+    return nn.Identity()
+
+
+def activation(kind: str) -> nn.Module:
+    """ReLU, or LeakyReLU(0.2), which keeps gradients from going sparse (ganhacks trick 5)."""
+    return nn.LeakyReLU(0.2, True) if kind == "leaky_relu" else nn.ReLU(True)
+
+
+def upsample(kind: str, cin: int, cout: int) -> list[nn.Module]:
+    """2x upsampling: a strided transposed conv, a conv + PixelShuffle, or nearest-neighbour + conv."""
+    if kind == "pixelshuffle":
+        return [nn.Conv2d(cin, cout * 4, 3, 1, 1, bias=False), nn.PixelShuffle(2)]
+    if kind == "nearest":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False)]
+    return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)]
+
+
+def downsample(kind: str, cin: int, cout: int) -> list[nn.Module]:
+    """2x downsampling: a strided conv, or a conv followed by average or max pooling."""
+    if kind == "avgpool":
+        return [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.AvgPool2d(2)]
+    if kind == "maxpool":
+        return [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.MaxPool2d(2)]
+    return [nn.Conv2d(cin, cout, 4, 2, 1, bias=False)]
+
+
 def dcgan_init(module: nn.Module) -> None:
     """The DCGAN paper's init: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0."""
     for m in module.modules():
@@ -34,7 +73,7 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm)) and m.weight is not None:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
@@ -42,18 +81,21 @@ def dcgan_init(module: nn.Module) -> None:
 class DCGANGenerator(nn.Module):
     """z [N, z_dim] -> image [N, channels, size, size] in (-1, 1): ConvTranspose + BatchNorm + ReLU, tanh out."""
 
-    def __init__(self, z_dim: int = 100, size: int = 64, channels: int = 3, ngf: int = 64):
+    def __init__(
+        self, z_dim: int = 100, size: int = 64, channels: int = 3, ngf: int = 64,
+        norm: Norm = "batch", act: Act = "relu", up: str = "convtranspose",
+    ):  # fmt: skip
         super().__init__()
         base, n_up = plan(size)
         widths = [ngf * 2 ** (n_up - 1 - i) for i in range(n_up)]  # at base, 2*base, ..., size/2
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(z_dim, widths[0], base, 1, 0, bias=False),  # 1x1 -> base x base
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(True),
+            norm2d(norm, widths[0]),
+            activation(act),
         ]
         for w_in, w_out in zip(widths, widths[1:], strict=False):
-            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+            layers += [*upsample(up, w_in, w_out), norm2d(norm, w_out), activation(act)]
+        layers += [*upsample(up, widths[-1], channels), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.z_dim = z_dim
         dcgan_init(self)
@@ -65,14 +107,17 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """image [N, channels, size, size] -> logit [N]: strided convs, BatchNorm (not on the first), LeakyReLU 0.2."""
 
-    def __init__(self, size: int = 64, channels: int = 3, ndf: int = 64):
+    def __init__(
+        self, size: int = 64, channels: int = 3, ndf: int = 64,
+        norm: Norm = "batch", act: Act = "leaky_relu", down: str = "strided",
+    ):  # fmt: skip
         super().__init__()
         base, n_down = plan(size)
         self.image_size = size
         widths = [ndf * 2**i for i in range(n_down)]  # at size/2, size/4, ..., base
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [*downsample(down, channels, widths[0]), activation(act)]
         for w_in, w_out in zip(widths, widths[1:], strict=False):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.LeakyReLU(0.2, True)]
+            layers += [*downsample(down, w_in, w_out), norm2d(norm, w_out), activation(act)]
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False)  # base x base -> 1 logit
         dcgan_init(self)

@@ -12,12 +12,14 @@ class MLPGenerator(nn.Module):
     No tanh: the protocol's G ends in a linear layer, and the 2D data is scaled into [-1, 1].
     """
 
-    def __init__(self, z_dim: int = 2, hidden: int = 400, layers: int = 4, out_dim: int = 2):
+    def __init__(
+        self, z_dim: int = 2, hidden: int = 400, layers: int = 4, out_dim: int = 2, norm: str = "batch", act: str = "relu"
+    ):
         super().__init__()
         blocks: list[nn.Module] = []
         width = z_dim
         for _ in range(layers):
-            blocks += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+            blocks += [nn.Linear(width, hidden), norm1d(norm, hidden), nn.LeakyReLU(0.2) if act == "leaky_relu" else nn.ReLU()]
             width = hidden
         blocks.append(nn.Linear(width, out_dim))
         self.net = nn.Sequential(*blocks)
@@ -25,6 +27,15 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
+
+
+def norm1d(kind: str, features: int) -> nn.Module:
+    """batch, layer or none for feature vectors."""
+    if kind == "batch":
+        return nn.BatchNorm1d(features)
+    if kind == "layer":
+        return nn.LayerNorm(features)
+    return nn.Identity()
 
 
 class Maxout(nn.Module):
@@ -42,12 +53,14 @@ class Maxout(nn.Module):
 class MLPDiscriminator(nn.Module):
     """x [N, in_dim] -> layers x Maxout(hidden, pieces) -> Linear -> logit [N]; weights N(0, 0.02)."""
 
-    def __init__(self, in_dim: int = 2, hidden: int = 200, layers: int = 3, pieces: int = 5):
+    def __init__(self, in_dim: int = 2, hidden: int = 200, layers: int = 3, pieces: int = 5, norm: str = "none"):
         super().__init__()
         blocks: list[nn.Module] = []
         width = in_dim
-        for _ in range(layers):
+        for i in range(layers):
             blocks.append(Maxout(width, hidden, pieces))
+            if i > 0:  # as in DCGAN's D, never normalise the first layer's output
+                blocks.append(norm1d(norm, hidden))
             width = hidden
         self.features = nn.Sequential(*blocks)
         self.head = nn.Linear(width, 1)

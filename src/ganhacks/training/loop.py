@@ -149,9 +149,15 @@ class Trainer:
 
     def d_update(self, fake: torch.Tensor, ctx: StepContext) -> None:
         """One D update: real and fake as separate batches (trick 4), with the tricks' inputs and targets."""
+        fake = self.tricks.fake_for_d(fake, ctx)
         with self.autocast:
-            real_logits = self.D(self.tricks.d_input(ctx.real, ctx)).float()
-            fake_logits = self.D(self.tricks.d_input(self.tricks.fake_for_d(fake, ctx), ctx)).float()
+            if self.cfg.train.d_batches == "mixed":
+                # One batch of real then fake: BatchNorm statistics mix the two (what trick 4 warns against).
+                logits = self.D(self.tricks.d_input(torch.cat([ctx.real, fake]), ctx)).float()
+                real_logits, fake_logits = logits.chunk(2)
+            else:
+                real_logits = self.D(self.tricks.d_input(ctx.real, ctx)).float()
+                fake_logits = self.D(self.tricks.d_input(fake, ctx)).float()
         ctx.real_logits, ctx.fake_logits = real_logits, fake_logits
         ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
         real_t, fake_t = self.tricks.d_targets(ones, zeros, ctx)
