@@ -288,3 +288,25 @@ def test_mixed_d_batches_use_one_forward_of_both(pack):
     n = 64 // (pack or 1)
     assert seen == [2 * n, n]  # one D update on real+fake together, then G's update on the fakes
     assert all(math.isfinite(v) for v in t.collector.collect().values())
+
+
+def test_swapped_in_checkpoints_really_are_older_weights():
+    t = _trainer("data.name=ring8", "data.num_points=2000", "tricks.swap.every=2", "tricks.swap.p=1.0", "tricks.swap.duration=3")
+    (swap,) = [tr for tr in t.tricks if tr.key == "tricks.swap"]
+    snapshots = {}
+    with collecting(t.collector):
+        for _ in range(4):
+            t.train_step()
+            if t.step % 2 == 0 and swap.saved is None:
+                snapshots[t.step] = {k: v.clone() for k, v in t.D.state_dict().items()}
+    # step 2 and step 4 were snapshotted; after step 4, the older one (step 2) was swapped in
+    assert swap.swapped_from == 2 and swap.remaining == 3
+    assert all(torch.equal(t.D.state_dict()[k], v) for k, v in swap.pool[0]["D"].items())
+    current = swap.saved["D"]
+    assert not all(torch.equal(current[k], v) for k, v in swap.pool[0]["D"].items())
+    with collecting(t.collector):
+        for _ in range(3):
+            t.train_step()
+    # after `duration` steps the current weights are back exactly as they were when the swap began
+    assert swap.saved is None and swap.swapped_from is None
+    assert all(torch.equal(t.D.state_dict()[k], v) for k, v in current.items())

@@ -174,6 +174,22 @@ class ReplayConfig:
 
 
 @dataclass(frozen=True)
+class SwapConfig:
+    """ganhacks trick 8: keep past snapshots and occasionally swap one in for a few steps."""
+
+    which: Literal["d", "g", "both"] = "d"
+    """Which network's past snapshots are swapped in."""
+    every: int = 100
+    """Steps between snapshots."""
+    keep: int = 5
+    """Snapshots kept (the oldest are dropped)."""
+    p: float = 0.01
+    """Probability, after each step, of swapping an older snapshot in."""
+    duration: int = 10
+    """Steps an old snapshot stays in before the current weights come back."""
+
+
+@dataclass(frozen=True)
 class MinibatchStdConfig:
     """ganhacks trick 15, the cheap form: a minibatch-stddev feature before D's last layer (Karras et al. 2018)."""
 
@@ -205,6 +221,7 @@ class TricksConfig:
     noisy_labels: NoisyLabelsConfig | None = None
     instance_noise: InstanceNoiseConfig | None = None
     replay: ReplayConfig | None = None
+    swap: SwapConfig | None = None
     minibatch_stddev: MinibatchStdConfig | None = None
     minibatch_discrimination: MinibatchDiscriminationConfig | None = None
     pack: PackConfig | None = None
@@ -584,6 +601,11 @@ def _validate_tricks(t: TricksConfig) -> None:
         raise ConfigError("Config keys 'tricks.minibatch_discrimination.kernels' and '.kernel_dim' must be positive numbers.")
     if t.pack and t.pack.m < 2:
         raise ConfigError(f"Config key 'tricks.pack.m' must be at least 2 (samples per pack), got {t.pack.m}.")
+    if t.swap:
+        probability("tricks.swap.p", t.swap.p)
+        for key in ("every", "keep", "duration"):
+            if getattr(t.swap, key) < 1:
+                raise ConfigError(f"Config key 'tricks.swap.{key}' must be a positive number, got {getattr(t.swap, key)}.")
     if t.replay:
         probability("tricks.replay.p", t.replay.p)
         if t.replay.size < 1:

@@ -19,6 +19,7 @@ from ganhacks.tricks.batch import MinibatchDiscriminationTrick, MinibatchStd, Pa
 from ganhacks.tricks.labels import LabelSmoothing, NoisyLabels
 from ganhacks.tricks.noise import InstanceNoise
 from ganhacks.tricks.replay import ExperienceReplay
+from ganhacks.tricks.swap import CheckpointSwap
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ CATALOGUE: tuple[TrickInfo, ...] = (
     ),
     TrickInfo(6, "tricks.noisy_labels", "flip each of D's targets with probability p"),
     TrickInfo(8, "tricks.replay", "experience replay: mix past fakes from a buffer into D's fake batch"),
+    TrickInfo(8, "tricks.swap", "keep past snapshots of D (or G) and occasionally swap one in for a few steps"),
     TrickInfo(9, "optim.d.name", "optimiser per network: adam, or sgd (the seed's 'SGD for D'); separate lrs give TTUR"),
     TrickInfo(13, "tricks.instance_noise", "Gaussian noise on D's real and fake inputs, sigma decaying to 0 at step `until`"),
     TrickInfo(14, "train.d_steps", "D updates per G update"),
@@ -58,6 +60,7 @@ HOOK_TRICKS: tuple[tuple[str, type[Trick]], ...] = (
     ("noisy_labels", NoisyLabels),
     ("instance_noise", InstanceNoise),
     ("replay", ExperienceReplay),
+    ("swap", CheckpointSwap),
     ("minibatch_stddev", MinibatchStd),
     ("minibatch_discrimination", MinibatchDiscriminationTrick),
     ("pack", Pack),  # last: it regroups what the other input tricks produced
