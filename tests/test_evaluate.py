@@ -184,3 +184,14 @@ def test_inception_metrics_in_evaluator(tmp_path):
     assert abs(result["fd_inception"]) < 1e-3
     cached = list((Path(os.environ["GANHACKS_CACHE"]) / "inception").glob("*.safetensors"))
     assert len(cached) == 1  # real-data features computed once and cached
+
+
+def test_unlabelled_images_without_inception_say_so(caplog):
+    import logging
+
+    x = torch.rand(20, 3, 8, 8) * 2 - 1
+    data = ganhacks.data.Dataset(name="folder:x", kind="image", x=x)
+    with caplog.at_level(logging.INFO, logger="ganhacks"):
+        result = Evaluator(data, inception_weights=None)(lambda n, seed: x[:n], n=10)
+    assert result["feature_extractor"] == "none" and "fd" not in result
+    assert any("no image metrics" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)

@@ -89,13 +89,16 @@ class Evaluator:
         if self.inception_weights:
             out.update(self._inception_metrics(fake))
             extractors.append("inception-v3-fid")
-        else:
+        elif extractors:
             log.info(
                 "Inception metrics skipped: no FID weights given (--inception-weights PATH or "
                 "GANHACKS_INCEPTION_WEIGHTS), so the image metrics use the offline classifier's features only."
             )
-        if not extractors:
-            log.warning("no feature space for image metrics: the data has no labels to train the offline classifier on")
+        else:
+            log.warning(
+                "no image metrics: the data has no labels to train the offline classifier on, and no Inception "
+                "weights were given (--inception-weights PATH or GANHACKS_INCEPTION_WEIGHTS)"
+            )
         out["feature_extractor"] = "+".join(extractors) or "none"
         return out
 
