@@ -310,3 +310,14 @@ def test_swapped_in_checkpoints_really_are_older_weights():
     # after `duration` steps the current weights are back exactly as they were when the swap began
     assert swap.saved is None and swap.swapped_from is None
     assert all(torch.equal(t.D.state_dict()[k], v) for k, v in current.items())
+
+
+@pytest.mark.parametrize("trick", ["tricks.pack.m=2", "tricks.minibatch_discrimination=on", "tricks.minibatch_stddev=on"])
+def test_runs_with_d_reshaping_tricks_load_back(tmp_path, trick):
+    import ganhacks
+
+    run = ganhacks.train(
+        build_config(overrides=["data.name=digits", "model.ngf=8", "model.ndf=8", "train.steps=2", trick]), out=tmp_path
+    )
+    again = ganhacks.load_run(run.path)
+    assert all(torch.equal(a, b.cpu()) for a, b in zip(again.D.state_dict().values(), run.D.state_dict().values(), strict=True))

@@ -15,7 +15,7 @@ from ganhacks.models import build_models
 from ganhacks.sampling import generate, latents
 from ganhacks.training.checkpoint import list_checkpoints, load_checkpoint
 from ganhacks.training.rundir import RunDir, new_run_dir
-from ganhacks.tricks import Trick
+from ganhacks.tricks import Trick, TrickStack, build_tricks
 
 
 class Run:
@@ -180,6 +180,8 @@ def load_run(path: str | Path, step: int | None = None, device: str = "cpu") -> 
         raise GanhacksError(f"Run '{path}' has no checkpoint yet; wait for the first one or train longer.")
     state = load_checkpoint(found[-1])
     G, D = build_models(cfg, info["data"]["shape"])
+    # Tricks may reshape the networks (PacGAN widens D's first layer, minibatch layers replace its head).
+    TrickStack(build_tricks(cfg, torch.device("cpu"))).build(G, D)
     try:
         G.load_state_dict(state["G"])
         D.load_state_dict(state["D"])
