@@ -321,3 +321,25 @@ def test_runs_with_d_reshaping_tricks_load_back(tmp_path, trick):
     )
     again = ganhacks.load_run(run.path)
     assert all(torch.equal(a, b.cpu()) for a, b in zip(again.D.state_dict().values(), run.D.state_dict().values(), strict=True))
+
+
+def test_g_noise_perturbs_every_g_layer_in_training_only_and_decays():
+    t = _trainer(
+        "data.name=digits", "model.ngf=8", "model.ndf=8", "tricks.g_noise.sigma=0.5", "tricks.g_noise.until=2", "train.steps=4"
+    )
+    (noise,) = [tr for tr in t.tricks if tr.key == "tricks.g_noise"]
+    z = torch.randn(8, 100)
+    t.G.train()
+    a, b = t.G(z), t.G(z)
+    assert not torch.allclose(a, b)  # fresh noise in the layers on every training-mode pass
+    t.G.eval()
+    assert torch.equal(t.G(z), t.G(z))  # sampling is noise-free
+    with collecting(t.collector):
+        for _ in range(2):
+            t.train_step()
+    assert noise.sigma == 0.0  # reached 0 at `until`
+    t.G.train()
+    torch.manual_seed(0)
+    first = t.G(z)
+    torch.manual_seed(0)
+    assert torch.equal(first, t.G(z))  # no noise left: training-mode passes agree again

@@ -164,6 +164,12 @@ class InstanceNoiseConfig:
 
 
 @dataclass(frozen=True)
+class LayerNoiseConfig(InstanceNoiseConfig):
+    """ganhacks trick 13, second half: Gaussian noise added after every activation of G while it
+    trains (Zhao et al. 2016, EBGAN), with its own sigma and decay; sampling is noise-free."""
+
+
+@dataclass(frozen=True)
 class ReplayConfig:
     """ganhacks trick 8: a buffer of past fakes, mixed into D's fake batch."""
 
@@ -220,6 +226,7 @@ class TricksConfig:
     label_smoothing: LabelSmoothingConfig | None = None
     noisy_labels: NoisyLabelsConfig | None = None
     instance_noise: InstanceNoiseConfig | None = None
+    g_noise: LayerNoiseConfig | None = None
     replay: ReplayConfig | None = None
     swap: SwapConfig | None = None
     minibatch_stddev: MinibatchStdConfig | None = None
@@ -584,11 +591,14 @@ def _validate_tricks(t: TricksConfig) -> None:
         interval("tricks.label_smoothing.fake_range", t.label_smoothing.fake_range)
     if t.noisy_labels:
         probability("tricks.noisy_labels.p", t.noisy_labels.p)
-    if t.instance_noise:
-        if t.instance_noise.sigma < 0:
-            raise ConfigError(f"Config key 'tricks.instance_noise.sigma' must be >= 0, got {t.instance_noise.sigma}.")
-        if t.instance_noise.until is not None and t.instance_noise.until < 1:
-            raise ConfigError(f"Config key 'tricks.instance_noise.until' must be a positive step, got {t.instance_noise.until}.")
+    for name in ("instance_noise", "g_noise"):
+        noise = getattr(t, name)
+        if noise is None:
+            continue
+        if noise.sigma < 0:
+            raise ConfigError(f"Config key 'tricks.{name}.sigma' must be >= 0, got {noise.sigma}.")
+        if noise.until is not None and noise.until < 1:
+            raise ConfigError(f"Config key 'tricks.{name}.until' must be a positive step, got {noise.until}.")
     if t.minibatch_stddev and t.minibatch_discrimination:
         raise ConfigError(
             "tricks.minibatch_stddev and tricks.minibatch_discrimination both replace D's last layer; switch one of them off."
@@ -652,9 +662,10 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
         o: OptimConfig = getattr(cfg.optim, net)
         ch[f"optim.{net}.lr"] = o.lr if o.lr is not None else (1e-4 if two_d else 2e-4)
         ch[f"optim.{net}.betas"] = o.betas if o.betas is not None else ((0.8, 0.999) if two_d else (0.5, 0.999))
-    noise = cfg.tricks.instance_noise
-    if noise is not None and noise.until is None:
-        ch["tricks.instance_noise"] = dataclasses.replace(noise, until=max(1, cfg.train.steps // 2))
+    for name in ("instance_noise", "g_noise"):
+        noise = getattr(cfg.tricks, name)
+        if noise is not None and noise.until is None:
+            ch[f"tricks.{name}"] = dataclasses.replace(noise, until=max(1, cfg.train.steps // 2))
     out = replace(cfg, **ch)
     pack = out.tricks.pack
     if pack is not None and out.train.batch_size % pack.m:

@@ -17,7 +17,7 @@ from ganhacks.config import RunConfig, to_dict
 from ganhacks.tricks.base import Trick
 from ganhacks.tricks.batch import MinibatchDiscriminationTrick, MinibatchStd, Pack
 from ganhacks.tricks.labels import LabelSmoothing, NoisyLabels
-from ganhacks.tricks.noise import InstanceNoise
+from ganhacks.tricks.noise import InstanceNoise, LayerNoise
 from ganhacks.tricks.replay import ExperienceReplay
 from ganhacks.tricks.swap import CheckpointSwap
 
@@ -47,6 +47,7 @@ CATALOGUE: tuple[TrickInfo, ...] = (
     TrickInfo(8, "tricks.swap", "keep past snapshots of D (or G) and occasionally swap one in for a few steps"),
     TrickInfo(9, "optim.d.name", "optimiser per network: adam, or sgd (the seed's 'SGD for D'); separate lrs give TTUR"),
     TrickInfo(13, "tricks.instance_noise", "Gaussian noise on D's real and fake inputs, sigma decaying to 0 at step `until`"),
+    TrickInfo(13, "tricks.g_noise", "Gaussian noise after every activation of G while it trains, decaying to 0 (EBGAN)"),
     TrickInfo(14, "train.d_steps", "D updates per G update"),
     TrickInfo(15, "tricks.minibatch_discrimination", "Salimans et al.'s minibatch-discrimination layer before D's last layer"),
     TrickInfo(15, "tricks.minibatch_stddev", "the cheaper minibatch-stddev feature before D's last layer"),
@@ -59,6 +60,7 @@ HOOK_TRICKS: tuple[tuple[str, type[Trick]], ...] = (
     ("label_smoothing", LabelSmoothing),
     ("noisy_labels", NoisyLabels),
     ("instance_noise", InstanceNoise),
+    ("g_noise", LayerNoise),
     ("replay", ExperienceReplay),
     ("swap", CheckpointSwap),
     ("minibatch_stddev", MinibatchStd),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
-from ganhacks.config import InstanceNoiseConfig
+from ganhacks.config import InstanceNoiseConfig, LayerNoiseConfig
 from ganhacks.tricks.base import StepContext, Trick
 
 EXP_FLOOR = 1e-3  # the exponential schedule decays sigma by this factor over `until` steps, then stops
@@ -49,3 +50,38 @@ class InstanceNoise(Trick):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.set_state(state["rng"])
+
+
+class LayerNoise(Trick):
+    """Adds N(0, sigma(t)^2) after every ReLU / LeakyReLU of G while G is in training mode (EBGAN's
+    noise in every generator layer), decaying like instance noise. Eval-mode sampling is noise-free."""
+
+    key = "tricks.g_noise"
+
+    def __init__(self, conf: LayerNoiseConfig, device: torch.device, seed: int):
+        self.conf = conf
+        self.rng = self.generator(device, seed)
+        self.sigma = noise_sigma(conf, 0)
+
+    def build(self, G: nn.Module, D: nn.Module) -> None:
+        for m in G.modules():
+            if isinstance(m, (nn.ReLU, nn.LeakyReLU)):
+                m.register_forward_hook(self._add_noise)
+
+    def _add_noise(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> torch.Tensor | None:
+        if not module.training or self.sigma == 0.0:
+            return None  # keep the output as it is
+        return out + self.sigma * torch.randn(out.shape, generator=self.rng, device=out.device, dtype=out.dtype)
+
+    def after_step(self, ctx: StepContext) -> None:
+        from ganhacks.monitor.stats import report
+
+        report("trick/g_noise/sigma", self.sigma)
+        self.sigma = noise_sigma(self.conf, ctx.step + 1)  # for the next step
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.get_state(), "sigma": self.sigma}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.set_state(state["rng"])
+        self.sigma = float(state["sigma"])
