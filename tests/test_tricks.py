@@ -343,3 +343,25 @@ def test_g_noise_perturbs_every_g_layer_in_training_only_and_decays():
     first = t.G(z)
     torch.manual_seed(0)
     assert torch.equal(first, t.G(z))  # no noise left: training-mode passes agree again
+
+
+@pytest.mark.parametrize(
+    "settings, d_updates, g_updates",
+    [
+        (["tricks.loss_threshold.d=0.0", "tricks.loss_threshold.max_repeat=3"], 4, 1),  # always above: capped at 3 extra
+        (["tricks.loss_threshold.d=1000"], 1, 1),  # never above: no extra update
+        (["tricks.loss_threshold.d=null", "tricks.loss_threshold.g=0.0", "tricks.loss_threshold.max_repeat=2"], 1, 3),
+    ],
+)
+def test_loss_threshold_repeats_updates_with_a_hard_cap(settings, d_updates, g_updates):
+    t = _trainer("data.name=ring8", "data.num_points=1000", *settings)
+    with collecting(t.collector):
+        t.train_step()
+        t.train_step()
+    assert {int(s["step"]) for s in t.opt_d.state.values()} == {2 * d_updates}
+    assert {int(s["step"]) for s in t.opt_g.state.values()} == {2 * g_updates}
+
+
+def test_loss_threshold_needs_a_threshold():
+    with pytest.raises(ConfigError, match="sets no threshold"):
+        build_config(overrides=["tricks.loss_threshold.d=null"])

@@ -196,6 +196,18 @@ class SwapConfig:
 
 
 @dataclass(frozen=True)
+class LossThresholdConfig:
+    """ganhacks trick 11 (discouraged by the seed): extra updates while a loss is above a threshold."""
+
+    d: float | None = 1.3863
+    """Repeat D's update while its loss is above this (null: never). Default 2 ln 2, D's loss at chance."""
+    g: float | None = None
+    """Repeat G's update while its loss is above this (null: never)."""
+    max_repeat: int = 5
+    """At most this many extra updates of each network per step."""
+
+
+@dataclass(frozen=True)
 class MinibatchStdConfig:
     """ganhacks trick 15, the cheap form: a minibatch-stddev feature before D's last layer (Karras et al. 2018)."""
 
@@ -229,6 +241,7 @@ class TricksConfig:
     g_noise: LayerNoiseConfig | None = None
     replay: ReplayConfig | None = None
     swap: SwapConfig | None = None
+    loss_threshold: LossThresholdConfig | None = None
     minibatch_stddev: MinibatchStdConfig | None = None
     minibatch_discrimination: MinibatchDiscriminationConfig | None = None
     pack: PackConfig | None = None
@@ -616,6 +629,13 @@ def _validate_tricks(t: TricksConfig) -> None:
         for key in ("every", "keep", "duration"):
             if getattr(t.swap, key) < 1:
                 raise ConfigError(f"Config key 'tricks.swap.{key}' must be a positive number, got {getattr(t.swap, key)}.")
+    if t.loss_threshold:
+        if t.loss_threshold.d is None and t.loss_threshold.g is None:
+            raise ConfigError("tricks.loss_threshold is on but sets no threshold; set tricks.loss_threshold.d and/or .g.")
+        if not 1 <= t.loss_threshold.max_repeat <= 100:
+            raise ConfigError(
+                f"Config key 'tricks.loss_threshold.max_repeat' must be in 1..100, got {t.loss_threshold.max_repeat}."
+            )
     if t.replay:
         probability("tricks.replay.p", t.replay.p)
         if t.replay.size < 1:

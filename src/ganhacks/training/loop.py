@@ -40,6 +40,8 @@ log = logging.getLogger("ganhacks")
 
 SCATTER_POINTS = 2500  # the protocol's evaluation size for 2D data
 SAMPLE_SEED_OFFSET = 0x5EED
+# However a trick answers repeat_d / repeat_g, a step never makes more than this many extra updates.
+MAX_EXTRA_UPDATES = 100
 
 
 def pick_device(name: str) -> torch.device:
@@ -117,20 +119,38 @@ class Trainer:
     # ------------------------------------------------------------------ one step
 
     def train_step(self) -> None:
-        """``train.d_steps`` D updates, then one G update."""
+        """``train.d_steps`` D updates, then one G update; a trick may ask for more of either."""
         d_steps = self.cfg.train.d_steps
         ctx = StepContext(step=self.step, total_steps=self.cfg.train.steps, device=self.device, G=self.G, D=self.D)
         for i in range(d_steps):
-            last = i == d_steps - 1
-            real, labels = self.sampler.next()
-            ctx.real, ctx.labels = self.tricks.real_for_d(real, ctx), labels
             # Only the last D update's fakes feed G's update, so only they keep G's graph.
-            with torch.set_grad_enabled(last), self.autocast:
-                fake = self.G(self.draw_z())
-            self.d_update(fake.detach(), ctx)
+            fake = self._d_round(ctx, keep_graph=i == d_steps - 1)
+        for _ in range(MAX_EXTRA_UPDATES):
+            if not self.tricks.repeat_d(ctx):
+                break
+            self._d_round(ctx, keep_graph=False)
         ctx.fake = fake
+        self.g_update(fake, ctx)
+        for _ in range(MAX_EXTRA_UPDATES):
+            if not self.tricks.repeat_g(ctx):
+                break
+            with self.autocast:
+                ctx.fake = self.G(self.draw_z())
+            self.g_update(ctx.fake, ctx)
+        self.tricks.after_step(ctx)
+        self.step += 1
 
-        # G update through the updated D, whose own weights need no gradient here.
+    def _d_round(self, ctx: StepContext, keep_graph: bool) -> torch.Tensor:
+        """A fresh real batch and fresh fakes, then one D update; returns the fakes."""
+        real, labels = self.sampler.next()
+        ctx.real, ctx.labels = self.tricks.real_for_d(real, ctx), labels
+        with torch.set_grad_enabled(keep_graph), self.autocast:
+            fake = self.G(self.draw_z())
+        self.d_update(fake.detach(), ctx)
+        return fake
+
+    def g_update(self, fake: torch.Tensor, ctx: StepContext) -> None:
+        """One G update through the current D, whose own weights need no gradient here."""
         self.D.requires_grad_(False)
         with self.autocast:
             g_logits = self.D(self.tricks.d_input(fake, ctx)).float()
@@ -141,8 +161,7 @@ class Trainer:
         report("grad_norm_g", grad_norm(self.G))
         self.opt_g.step()
         report("loss_g", loss_g)
-        self.tricks.after_step(ctx)
-        self.step += 1
+        ctx.loss_g = loss_g.detach()
 
     def draw_z(self) -> torch.Tensor:
         return draw_latents(self.cfg.train.batch_size, self.cfg.model.z_dim, self.cfg.latent, self.z_gen, self.device)
@@ -167,6 +186,7 @@ class Trainer:
         report("grad_norm_d", grad_norm(self.D))
         self.opt_d.step()
         report("loss_d", loss_d)
+        ctx.loss_d = loss_d.detach()
         report("d_real", torch.sigmoid(real_logits).mean())
         report("d_fake", torch.sigmoid(fake_logits).mean())
 

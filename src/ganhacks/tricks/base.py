@@ -27,6 +27,8 @@ class StepContext:
     fake: torch.Tensor | None = None
     real_logits: torch.Tensor | None = None
     fake_logits: torch.Tensor | None = None
+    loss_d: torch.Tensor | None = None  # of the latest D update
+    loss_g: torch.Tensor | None = None  # of the latest G update
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,6 +68,14 @@ class Trick:
     def extra_g_loss(self, ctx: StepContext) -> torch.Tensor | None:
         """A term added to G's loss."""
         return None
+
+    def repeat_d(self, ctx: StepContext) -> bool:
+        """After D's scheduled updates: ask for one more D update (the loop caps the number)."""
+        return False
+
+    def repeat_g(self, ctx: StepContext) -> bool:
+        """After G's update: ask for one more G update (the loop caps the number)."""
+        return False
 
     def after_step(self, ctx: StepContext) -> None:
         """Called after both networks were updated."""
@@ -123,6 +133,12 @@ class TrickStack:
 
     def add_g_loss(self, loss: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         return self._sum([t.extra_g_loss(ctx) for t in self.tricks], loss)
+
+    def repeat_d(self, ctx: StepContext) -> bool:
+        return any([t.repeat_d(ctx) for t in self.tricks])  # a list, not a generator: every trick sees the call
+
+    def repeat_g(self, ctx: StepContext) -> bool:
+        return any([t.repeat_g(ctx) for t in self.tricks])
 
     def after_step(self, ctx: StepContext) -> None:
         for t in self.tricks:

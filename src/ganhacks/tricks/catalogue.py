@@ -19,6 +19,7 @@ from ganhacks.tricks.batch import MinibatchDiscriminationTrick, MinibatchStd, Pa
 from ganhacks.tricks.labels import LabelSmoothing, NoisyLabels
 from ganhacks.tricks.noise import InstanceNoise, LayerNoise
 from ganhacks.tricks.replay import ExperienceReplay
+from ganhacks.tricks.schedule import LossThreshold
 from ganhacks.tricks.swap import CheckpointSwap
 
 
@@ -46,6 +47,7 @@ CATALOGUE: tuple[TrickInfo, ...] = (
     TrickInfo(8, "tricks.replay", "experience replay: mix past fakes from a buffer into D's fake batch"),
     TrickInfo(8, "tricks.swap", "keep past snapshots of D (or G) and occasionally swap one in for a few steps"),
     TrickInfo(9, "optim.d.name", "optimiser per network: adam, or sgd (the seed's 'SGD for D'); separate lrs give TTUR"),
+    TrickInfo(11, "tricks.loss_threshold", "discouraged: repeat D (G) updates while its loss is above d (g), capped per step"),
     TrickInfo(13, "tricks.instance_noise", "Gaussian noise on D's real and fake inputs, sigma decaying to 0 at step `until`"),
     TrickInfo(13, "tricks.g_noise", "Gaussian noise after every activation of G while it trains, decaying to 0 (EBGAN)"),
     TrickInfo(14, "train.d_steps", "D updates per G update"),
@@ -63,6 +65,7 @@ HOOK_TRICKS: tuple[tuple[str, type[Trick]], ...] = (
     ("g_noise", LayerNoise),
     ("replay", ExperienceReplay),
     ("swap", CheckpointSwap),
+    ("loss_threshold", LossThreshold),
     ("minibatch_stddev", MinibatchStd),
     ("minibatch_discrimination", MinibatchDiscriminationTrick),
     ("pack", Pack),  # last: it regroups what the other input tricks produced
