@@ -365,3 +365,18 @@ def test_loss_threshold_repeats_updates_with_a_hard_cap(settings, d_updates, g_u
 def test_loss_threshold_needs_a_threshold():
     with pytest.raises(ConfigError, match="sets no threshold"):
         build_config(overrides=["tricks.loss_threshold.d=null"])
+
+
+def test_recommended_preset_turns_on_the_seeds_safe_tricks(tmp_path):
+    import ganhacks
+
+    cfg = build_config(preset="recommended", overrides=["data.name=ring8", "data.num_points=2000", "train.steps=6"])
+    assert cfg.preset == "recommended" and cfg.model.g_act == "leaky_relu"
+    on = {name for name in ("label_smoothing", "noisy_labels", "replay", "instance_noise") if getattr(cfg.tricks, name)}
+    assert on == {"label_smoothing", "noisy_labels", "replay", "instance_noise"}
+    # a preset plus --set expresses any combination: switch one trick off, change another
+    fewer = build_config(preset="recommended", overrides=["tricks.replay=off", "tricks.noisy_labels.p=0.2"])
+    assert fewer.tricks.replay is None and fewer.tricks.noisy_labels.p == 0.2
+    run = ganhacks.train(cfg, out=tmp_path)
+    assert run.path.name.endswith("-ring8-recommended")
+    assert all(math.isfinite(r["loss_d"]) for r in run.metrics())

@@ -280,6 +280,17 @@ class RunConfig:
 # DCGAN / PacGAN set-up with none of the optional tricks; later presets add tricks.
 PRESETS: dict[str, dict[str, Any]] = {
     "baseline": {},
+    # Provisional: the tricks the seed presents as safe (not [notsure], not discouraged, no labels
+    # needed), at their documented defaults. The bench (issue 6) will replace this with measured choices.
+    "recommended": {
+        "model": {"g_act": "leaky_relu"},  # trick 5: LeakyReLU in both networks
+        "tricks": {
+            "label_smoothing": {"mode": "one_sided"},  # trick 6, the form Salimans et al. recommend
+            "noisy_labels": {"p": 0.05},  # trick 6: occasionally flip D's labels
+            "replay": {"p": 0.1},  # trick 8: occasionally show past fakes
+            "instance_noise": {"sigma": 0.1},  # trick 13: decaying noise on D's inputs
+        },
+    },
 }
 
 
