@@ -19,28 +19,24 @@ class LossThreshold(Trick):
     def __init__(self, conf: LossThresholdConfig, device: torch.device, seed: int):
         self.conf = conf
         self.step = -1
-        self.extra_d = self.extra_g = 0
+        self.extra = {"d": 0, "g": 0}  # extra updates made in the current step
 
-    def _new_step(self, ctx: StepContext) -> None:
-        if ctx.step != self.step:
-            self.step, self.extra_d, self.extra_g = ctx.step, 0, 0
+    def _repeat(self, ctx: StepContext, net: str, threshold: float | None, loss: torch.Tensor | None) -> bool:
+        if ctx.step != self.step:  # a new step: reset both counters
+            self.step, self.extra = ctx.step, {"d": 0, "g": 0}
+        if threshold is None or loss is None or self.extra[net] >= self.conf.max_repeat or float(loss) <= threshold:
+            return False
+        self.extra[net] += 1
+        return True
 
     def repeat_d(self, ctx: StepContext) -> bool:
-        self._new_step(ctx)
-        if self.conf.d is None or self.extra_d >= self.conf.max_repeat or float(ctx.loss_d) <= self.conf.d:
-            return False
-        self.extra_d += 1
-        return True
+        return self._repeat(ctx, "d", self.conf.d, ctx.loss_d)
 
     def repeat_g(self, ctx: StepContext) -> bool:
-        self._new_step(ctx)
-        if self.conf.g is None or self.extra_g >= self.conf.max_repeat or float(ctx.loss_g) <= self.conf.g:
-            return False
-        self.extra_g += 1
-        return True
+        return self._repeat(ctx, "g", self.conf.g, ctx.loss_g)
 
     def after_step(self, ctx: StepContext) -> None:
         from ganhacks.monitor.stats import report
 
-        report("trick/loss_threshold/extra_d", float(self.extra_d))
-        report("trick/loss_threshold/extra_g", float(self.extra_g))
+        report("trick/loss_threshold/extra_d", float(self.extra["d"]))
+        report("trick/loss_threshold/extra_g", float(self.extra["g"]))
