@@ -40,8 +40,11 @@ class Run:
         or 2D points [n, 2] in the protocol's units. The same seed gives the same samples."""
         if n < 1:
             raise GanhacksError(f"The number of samples must be at least 1, got {n}.")
-        out = generate(self.G, latents(n, self.config.model.z_dim, seed, self.config.latent))
-        return out * self.info["data"]["scale"] if self.kind == "2d" else out
+        return self._to_data_space(generate(self.G, latents(n, self.config.model.z_dim, seed, self.config.latent)))
+
+    def _to_data_space(self, x: torch.Tensor) -> torch.Tensor:
+        """Model-space samples -> the data's coordinates (2D points were scaled into [-1, 1] for training)."""
+        return x * self.info["data"]["scale"] if self.kind == "2d" else x
 
     def save_samples(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
         """Write ``n`` samples as a PNG: an image grid, or a scatter over the mode means for 2D data."""
@@ -73,8 +76,7 @@ class Run:
         path = slerp if kind == "slerp" else lerp
         t = torch.arange(frames) / frames
         z = torch.cat([path(keys[i], keys[(i + 1) % points], t) for i in range(points)])
-        out = generate(self.G, z)
-        return out * self.info["data"]["scale"] if self.kind == "2d" else out
+        return self._to_data_space(generate(self.G, z))
 
     def save_interpolation(self, path: str | Path, frames: int = 32, kind: str = "slerp", seed: int = 0) -> Path:
         """Write an animated GIF of :meth:`interpolate` (one image per frame; a moving point set for 2D data)."""

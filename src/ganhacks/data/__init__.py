@@ -66,7 +66,8 @@ def load_data(cfg: DataConfig) -> Dataset:
     elif name.startswith("npz:"):
         x, y = load_npz(name[len("npz:") :])
     else:
-        near = difflib.get_close_matches(name, ["ring8", "grid25", "mnist5k", "digits", "stacked-mnist"], n=1, cutoff=0.6)
+        fixed_names = [n for n in DATA_NAMES if ":" not in n]
+        near = difflib.get_close_matches(name, fixed_names, n=1, cutoff=0.6)
         hint = f"did you mean '{near[0]}'?" if near else "use one of: " + ", ".join(DATA_NAMES) + "."
         raise DataError(f"Unknown data set '{name}'; {hint}")
     images = finish_images(x, cfg.size, cfg.channels)

@@ -56,10 +56,14 @@ def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
     x, y = data.mnist_data()
     x, y = x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64)
     try:
+        import io
+
+        from ganhacks.fileio import atomic_write
+
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(cached.name + ".tmp.npz")
-        np.savez(tmp, x=x, y=y)
-        os.replace(tmp, cached)
+        buffer = io.BytesIO()
+        np.savez(buffer, x=x, y=y)
+        atomic_write(cached, buffer.getvalue())
     except OSError as e:  # a read-only cache only costs speed
         log.debug("could not cache mnist5k in %s: %s", cached, e)
     return x, y

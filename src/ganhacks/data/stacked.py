@@ -22,8 +22,7 @@ def load_stacked_mnist(seed: int = 0, n: int = STACKED_N) -> tuple[torch.Tensor,
     labels = torch.from_numpy(y)
     idx = torch.randint(len(digits), (n, 3), generator=torch.Generator().manual_seed(seed))
     images = digits[idx].float().div_(127.5).sub_(1.0)  # gathered as uint8 first: a quarter of the memory
-    modes = labels[idx[:, 0]] * 100 + labels[idx[:, 1]] * 10 + labels[idx[:, 2]]
-    return images, modes
+    return images, stack_modes(labels[idx])
 
 
 def stack_modes(digits: torch.Tensor) -> torch.Tensor:

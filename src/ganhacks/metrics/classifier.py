@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganhacks.cache import cache_dir
+from ganhacks.cache import cache_dir, cached_tensors, save_tensors
+from ganhacks.fileio import atomic_write
 
 log = logging.getLogger("ganhacks")
 
@@ -119,9 +119,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int | None = None
 
 def load_or_train(x: torch.Tensor, y: torch.Tensor, quiet: bool = False) -> tuple[Classifier, dict[str, Any]]:
     """The cached classifier for this data, trained (and cached) the first time it is asked for."""
-    from safetensors.torch import load_file, save_file
-
-    from ganhacks.training.checkpoint import atomic_write
+    from safetensors.torch import load_file
 
     key = f"{VERSION}-{data_hash(x, y)}"
     folder = cache_dir() / "classifiers"
@@ -140,10 +138,8 @@ def load_or_train(x: torch.Tensor, y: torch.Tensor, quiet: bool = False) -> tupl
         log.info("training the feature classifier on %d labelled images (once; cached in %s)", len(x), folder)
     model, acc = train_classifier(x, y)
     meta = {"version": VERSION, "num_classes": num_classes, "held_out_accuracy": acc, "n": len(x), "shape": list(x.shape[1:])}
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights) + ".tmp")
-    os.replace(str(weights) + ".tmp", weights)
-    atomic_write(meta_path, json.dumps(meta, indent=2).encode())
+    save_tensors(weights, model.state_dict())
+    atomic_write(meta_path, json.dumps(meta, indent=2).encode())  # written last: its presence marks a complete entry
     if not quiet:
         log.info("feature classifier held-out accuracy: %.2f%%", 100 * acc)
     return model.eval(), {**meta, "key": key}
@@ -151,18 +147,11 @@ def load_or_train(x: torch.Tensor, y: torch.Tensor, quiet: bool = False) -> tupl
 
 def real_features(model: Classifier, meta: dict[str, Any], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(features, predicted labels) of the real data the classifier was trained on, computed once and cached."""
-    from safetensors.torch import load_file, save_file
+
+    def compute() -> dict[str, torch.Tensor]:
+        feats, labels = predict(model, x)
+        return {"features": feats, "labels": labels}
 
     path = cache_dir() / "classifiers" / f"{meta['key']}.real.safetensors"
-    if path.exists():
-        try:
-            cached = load_file(str(path))
-            if len(cached["features"]) == len(x):
-                return cached["features"], cached["labels"]
-        except Exception as e:  # noqa: BLE001 - recompute a damaged cache entry
-            log.warning("recomputing real-data features: cached copy %s could not be read (%s)", path, e)
-    feats, labels = predict(model, x)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"features": feats.contiguous(), "labels": labels.contiguous()}, str(path) + ".tmp")
-    os.replace(str(path) + ".tmp", path)
-    return feats, labels
+    cached = cached_tensors(path, compute, "real-data features", valid=lambda t: len(t["features"]) == len(x))
+    return cached["features"], cached["labels"]

@@ -146,9 +146,7 @@ class Evaluator:
         """Inception features of the real data, cached on disk per (data, weights file)."""
         import hashlib
 
-        from safetensors.torch import load_file, save_file
-
-        from ganhacks.cache import cache_dir
+        from ganhacks.cache import cache_dir, cached_tensors
         from ganhacks.metrics.classifier import data_hash
         from ganhacks.metrics.inception import inception_features
 
@@ -156,16 +154,8 @@ class Evaluator:
         stat = weights.stat()
         tag = hashlib.sha256(f"{weights}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
         path = cache_dir() / "inception" / f"{data_hash(self.data.x)}-{tag}.safetensors"
-        if path.exists():
-            try:
-                return load_file(str(path))["features"]
-            except Exception as e:  # noqa: BLE001 - recompute a damaged cache entry
-                log.warning("recomputing real Inception features: cached copy %s could not be read (%s)", path, e)
-        feats = inception_features(self.data.x, self.inception_weights)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"features": feats.contiguous()}, str(path) + ".tmp")
-        os.replace(str(path) + ".tmp", path)
-        return feats
+        compute = lambda: {"features": inception_features(self.data.x, self.inception_weights)}  # noqa: E731
+        return cached_tensors(path, compute, "real Inception features")["features"]
 
     def _inception_metrics(self, fake: torch.Tensor) -> dict[str, Any]:
         from ganhacks.metrics.inception import inception_features
@@ -185,7 +175,7 @@ def write_eval(run_path: str | Path, result: dict[str, Any]) -> Path:
     """Write ``eval.json`` into a run directory atomically."""
     import json
 
-    from ganhacks.training.checkpoint import atomic_write
+    from ganhacks.fileio import atomic_write
 
     path = Path(run_path) / "eval.json"
     atomic_write(path, (json.dumps(result, indent=2) + "\n").encode())
