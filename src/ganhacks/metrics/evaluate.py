@@ -55,10 +55,17 @@ class Evaluator:
     # ------------------------------------------------------------------ feature spaces
 
     def classifier(self) -> tuple[Any, dict[str, Any]]:
+        """The offline classifier: trained on the data's labels, or on mnist5k digits for Stacked MNIST."""
         from ganhacks.metrics.classifier import load_or_train
 
         if self._classifier is None:
-            self._classifier = load_or_train(self.data.x, self.data.y, quiet=self.quiet)
+            labelled = self.data
+            if self.data.name == "stacked-mnist":  # its channels are mnist5k digits
+                from ganhacks.config import DataConfig
+                from ganhacks.data import load_data
+
+                labelled = load_data(DataConfig(name="mnist5k"))
+            self._classifier = load_or_train(labelled.x, labelled.y, quiet=self.quiet)
         return self._classifier
 
     def real_classifier_features(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,15 +111,10 @@ class Evaluator:
 
     def _stacked(self, sample: SampleFn, n: int) -> dict[str, Any]:
         """Stacked MNIST: classify each channel with the mnist5k classifier; count the 1,000 modes."""
-        from ganhacks.config import DataConfig
-        from ganhacks.data import load_data
         from ganhacks.data.stacked import NUM_MODES, stack_modes
-        from ganhacks.metrics.classifier import load_or_train, predict
+        from ganhacks.metrics.classifier import predict
 
-        if self._classifier is None:
-            mnist = load_data(DataConfig(name="mnist5k"))
-            self._classifier = load_or_train(mnist.x, mnist.y, quiet=self.quiet)
-        model, meta = self._classifier
+        model, meta = self.classifier()
         fake = sample(n, EVAL_SEED)  # [n, 3, 28, 28]
         _, digits = predict(model, fake.reshape(n * 3, 1, *fake.shape[-2:]))
         counts = torch.bincount(stack_modes(digits.view(n, 3)), minlength=NUM_MODES)
