@@ -36,11 +36,13 @@ class Trick:
     """Base class: a trick with no-op hooks. Subclasses set ``key`` and override what they change."""
 
     key: str = ""
+    rng: torch.Generator | None = None
+    """A trick's own RNG (see :meth:`seed_rng`), saved and restored by the default state methods."""
 
-    @staticmethod
-    def generator(device: torch.device, seed: int) -> torch.Generator:
-        """A trick's own RNG, so its randomness is reproducible and saved with its state."""
-        return torch.Generator(device).manual_seed(seed)
+    def seed_rng(self, device: torch.device | str, seed: int) -> torch.Generator:
+        """Give this trick its own seeded RNG, so its randomness is reproducible and resumable."""
+        self.rng = torch.Generator(device).manual_seed(seed)
+        return self.rng
 
     def build(self, G: nn.Module, D: nn.Module) -> None:
         """Called once after the networks are built, before the optimisers see their parameters."""
@@ -81,11 +83,13 @@ class Trick:
         """Called after both networks were updated."""
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume this trick (tensors and JSON-able values)."""
-        return {}
+        """Everything needed to resume this trick (tensors and JSON-able values); by default its RNG."""
+        return {"rng": self.rng.get_state()} if self.rng is not None else {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+        if self.rng is not None:
+            self.rng.set_state(state["rng"])
 
 
 class TrickStack:

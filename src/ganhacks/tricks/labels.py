@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ganhacks.config import LabelSmoothingConfig, NoisyLabelsConfig
@@ -23,7 +21,7 @@ class LabelSmoothing(Trick):
 
     def __init__(self, conf: LabelSmoothingConfig, device: torch.device, seed: int):
         self.conf = conf
-        self.rng = self.generator(device, seed)
+        self.seed_rng(device, seed)
 
     def _uniform(self, like: torch.Tensor, bounds: tuple[float, float]) -> torch.Tensor:
         low, high = bounds
@@ -34,12 +32,6 @@ class LabelSmoothing(Trick):
             return torch.full_like(real_t, self.conf.real), fake_t
         return self._uniform(real_t, self.conf.real_range), self._uniform(fake_t, self.conf.fake_range)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.set_state(state["rng"])
-
 
 class NoisyLabels(Trick):
     """Flip each of D's targets, t -> 1 - t, with probability ``p`` (the seed's "occasionally flip the labels")."""
@@ -48,7 +40,7 @@ class NoisyLabels(Trick):
 
     def __init__(self, conf: NoisyLabelsConfig, device: torch.device, seed: int):
         self.p = conf.p
-        self.rng = self.generator(device, seed)
+        self.seed_rng(device, seed)
 
     def _flip(self, t: torch.Tensor) -> torch.Tensor:
         mask = torch.rand(t.shape, generator=self.rng, device=t.device) < self.p
@@ -56,9 +48,3 @@ class NoisyLabels(Trick):
 
     def d_targets(self, real_t: torch.Tensor, fake_t: torch.Tensor, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
         return self._flip(real_t), self._flip(fake_t)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.set_state(state["rng"])

@@ -32,7 +32,7 @@ class InstanceNoise(Trick):
 
     def __init__(self, conf: InstanceNoiseConfig, device: torch.device, seed: int):
         self.conf = conf
-        self.rng = self.generator(device, seed)
+        self.seed_rng(device, seed)
 
     def d_input(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         sigma = noise_sigma(self.conf, ctx.step)
@@ -45,12 +45,6 @@ class InstanceNoise(Trick):
 
         report("trick/instance_noise/sigma", noise_sigma(self.conf, ctx.step))
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.set_state(state["rng"])
-
 
 class LayerNoise(Trick):
     """Adds N(0, sigma(t)^2) after every ReLU / LeakyReLU of G while G is in training mode (EBGAN's
@@ -60,7 +54,7 @@ class LayerNoise(Trick):
 
     def __init__(self, conf: LayerNoiseConfig, device: torch.device, seed: int):
         self.conf = conf
-        self.rng = self.generator(device, seed)
+        self.seed_rng(device, seed)
         self.sigma = noise_sigma(conf, 0)
 
     def build(self, G: nn.Module, D: nn.Module) -> None:
@@ -80,8 +74,8 @@ class LayerNoise(Trick):
         self.sigma = noise_sigma(self.conf, ctx.step + 1)  # for the next step
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": self.rng.get_state(), "sigma": self.sigma}
+        return {**super().state_dict(), "sigma": self.sigma}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.set_state(state["rng"])
+        super().load_state_dict(state)
         self.sigma = float(state["sigma"])

@@ -20,7 +20,7 @@ class ExperienceReplay(Trick):
 
     def __init__(self, conf: ReplayConfig, device: torch.device, seed: int):
         self.size, self.p, self.device = conf.size, conf.p, device
-        self.rng = self.generator(device, seed)
+        self.seed_rng(device, seed)
         self.buffer: torch.Tensor | None = None
         self.count = 0  # samples written so far; the buffer holds min(count, size)
 
@@ -45,13 +45,13 @@ class ExperienceReplay(Trick):
         self.count += n
 
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"rng": self.rng.get_state(), "count": self.count}
+        state: dict[str, Any] = {**super().state_dict(), "count": self.count}
         if self.buffer is not None:
             state["buffer"] = self.buffer
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.set_state(state["rng"])
+        super().load_state_dict(state)
         self.count = int(state["count"])
         buffer = state.get("buffer")
         self.buffer = buffer.to(self.device) if buffer is not None else None

@@ -21,7 +21,7 @@ class CheckpointSwap(Trick):
 
     def __init__(self, conf: SwapConfig, device: torch.device, seed: int):
         self.conf = conf
-        self.rng = torch.Generator().manual_seed(seed)  # decisions are made on the host: no device sync
+        self.seed_rng("cpu", seed)  # decisions are made on the host: no device sync
         self.pool: list[dict[str, dict[str, torch.Tensor]]] = []
         self.pool_steps: list[int] = []
         self.saved: dict[str, dict[str, torch.Tensor]] | None = None
@@ -58,7 +58,7 @@ class CheckpointSwap(Trick):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "rng": self.rng.get_state(),
+            **super().state_dict(),
             "pool": self.pool,
             "pool_steps": self.pool_steps,
             "saved": self.saved,
@@ -67,6 +67,6 @@ class CheckpointSwap(Trick):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rng.set_state(state["rng"])
+        super().load_state_dict(state)
         self.pool, self.pool_steps = list(state["pool"]), [int(s) for s in state["pool_steps"]]
         self.saved, self.remaining, self.swapped_from = state["saved"], int(state["remaining"]), state["swapped_from"]
