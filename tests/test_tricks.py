@@ -225,7 +225,7 @@ def test_pack_feeds_m_samples_per_d_input(data):
     first = next(m for m in t.D.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)))
     assert (first.in_features if isinstance(first, torch.nn.Linear) else first.in_channels) == 4 * t.data.x.shape[1]
     seen = []
-    t.D.register_forward_hook(lambda m, inp, out: seen.append(out.shape[0]))
+    t.D.head.register_forward_hook(lambda m, inp, out: seen.append(out.shape[0]))
     with collecting(t.collector):
         t.train_step()
     assert seen == [t.cfg.train.batch_size // 4] * 3  # real, fake, G's update: N/m logits each
@@ -282,7 +282,7 @@ def test_mixed_d_batches_use_one_forward_of_both(pack):
     extra = [f"tricks.pack.m={pack}"] if pack else []
     t = _trainer("data.name=digits", "train.d_batches=mixed", "model.ngf=8", "model.ndf=8", *extra)
     seen = []
-    t.D.register_forward_hook(lambda m, inp, out: seen.append(out.shape[0]))
+    t.D.head.register_forward_hook(lambda m, inp, out: seen.append(out.shape[0]))
     with collecting(t.collector):
         t.train_step()
     n = 64 // (pack or 1)
@@ -312,15 +312,27 @@ def test_swapped_in_checkpoints_really_are_older_weights():
     assert all(torch.equal(t.D.state_dict()[k], v) for k, v in current.items())
 
 
-@pytest.mark.parametrize("trick", ["tricks.pack.m=2", "tricks.minibatch_discrimination=on", "tricks.minibatch_stddev=on"])
-def test_runs_with_d_reshaping_tricks_load_back(tmp_path, trick):
+@pytest.mark.parametrize(
+    "trick",
+    [
+        "tricks.pack.m=2",
+        "tricks.minibatch_discrimination=on",
+        "tricks.minibatch_stddev=on",
+        "tricks.conditional=on",
+        "tricks.acgan=on",
+        "tricks.vae=on",
+    ],
+)
+def test_runs_with_model_changing_tricks_load_back(tmp_path, trick):
     import ganhacks
 
     run = ganhacks.train(
         build_config(overrides=["data.name=digits", "model.ngf=8", "model.ndf=8", "train.steps=2", trick]), out=tmp_path
     )
     again = ganhacks.load_run(run.path)
-    assert all(torch.equal(a, b.cpu()) for a, b in zip(again.D.state_dict().values(), run.D.state_dict().values(), strict=True))
+    for net in ("G", "D"):
+        a, b = getattr(again, net).state_dict(), getattr(run, net).state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k].cpu()) for k in a)
 
 
 def test_g_noise_perturbs_every_g_layer_in_training_only_and_decays():

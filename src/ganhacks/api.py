@@ -35,18 +35,33 @@ class Run:
     def kind(self) -> str:
         return self.info["data"]["kind"]
 
-    def sample(self, n: int = 64, seed: int = 0) -> torch.Tensor:
+    def sample(self, n: int = 64, seed: int = 0, label: int | None = None) -> torch.Tensor:
         """``n`` samples on the CPU in the data's own coordinates: images [n, C, H, W] in [-1, 1],
-        or 2D points [n, 2] in the protocol's units. The same seed gives the same samples."""
+        or 2D points [n, 2] in the protocol's units. The same seed gives the same samples.
+        A class-conditional G (tricks.conditional / tricks.acgan) draws every sample of class ``label``,
+        or cycles through the classes when ``label`` is None."""
         if n < 1:
             raise GanhacksError(f"The number of samples must be at least 1, got {n}.")
-        return self._to_data_space(generate(self.G, latents(n, self.config.model.z_dim, seed, self.config.latent)))
+        z = latents(n, self.config.model.z_dim, seed, self.config.latent)
+        return self._to_data_space(generate(self.G, z, labels=self._labels(n, label)))
+
+    def _labels(self, n: int, label: int | None) -> torch.Tensor | None:
+        """``n`` copies of ``label`` for a class-conditional G; None (the default cycle) when no label is asked."""
+        if label is None:
+            return None
+        condition = getattr(self.G, "condition", None)
+        if condition is None:
+            raise GanhacksError("This run's generator is not class-conditional, so it takes no --label; train with "
+                                "tricks.conditional or tricks.acgan on labelled data.")  # fmt: skip
+        if not 0 <= label < condition.num_classes:
+            raise GanhacksError(f"--label must be a class in 0..{condition.num_classes - 1}, got {label}.")
+        return torch.full((n,), label, dtype=torch.long)
 
     def _to_data_space(self, x: torch.Tensor) -> torch.Tensor:
         """Model-space samples -> the data's coordinates (2D points were scaled into [-1, 1] for training)."""
         return x * self.info["data"]["scale"] if self.kind == "2d" else x
 
-    def save_samples(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
+    def save_samples(self, path: str | Path, n: int = 64, seed: int = 0, label: int | None = None) -> Path:
         """Write ``n`` samples as a PNG: an image grid, or a scatter over the mode means for 2D data."""
         from ganhacks.plots import save_image_grid, save_scatter
 
@@ -55,7 +70,7 @@ class Run:
             raise GanhacksError(f"Sample output '{path}' must be a .png file.")
         if not path.parent.exists():
             raise GanhacksError(f"Folder '{path.parent}' does not exist; create it or choose another --out.")
-        x = self.sample(n, seed)
+        x = self.sample(n, seed, label)
         if self.kind == "2d":
             modes = self.info["data"].get("modes")
             save_scatter(x, path, modes=torch.tensor(modes) if modes else None, title=f"{self.path.name} step {self.step}")
@@ -63,9 +78,12 @@ class Run:
             save_image_grid(x, path)
         return path
 
-    def interpolate(self, frames: int = 32, kind: str = "slerp", seed: int = 0, points: int = 4) -> torch.Tensor:
+    def interpolate(
+        self, frames: int = 32, kind: str = "slerp", seed: int = 0, points: int = 4, label: int | None = None
+    ) -> torch.Tensor:
         """Samples along a closed path through ``points`` random latents, ``frames`` steps per leg:
-        [points * frames, ...] in data coordinates. ``kind`` is slerp (great circle) or lerp (straight line)."""
+        [points * frames, ...] in data coordinates. ``kind`` is slerp (great circle) or lerp (straight line).
+        A class-conditional G keeps one class along the whole path (``label``, default 0)."""
         from ganhacks.sampling import lerp, slerp
 
         if frames < 2:
@@ -76,9 +94,13 @@ class Run:
         path = slerp if kind == "slerp" else lerp
         t = torch.arange(frames) / frames
         z = torch.cat([path(keys[i], keys[(i + 1) % points], t) for i in range(points)])
-        return self._to_data_space(generate(self.G, z))
+        if label is None and getattr(self.G, "condition", None) is not None:
+            label = 0
+        return self._to_data_space(generate(self.G, z, labels=self._labels(len(z), label)))
 
-    def save_interpolation(self, path: str | Path, frames: int = 32, kind: str = "slerp", seed: int = 0) -> Path:
+    def save_interpolation(
+        self, path: str | Path, frames: int = 32, kind: str = "slerp", seed: int = 0, label: int | None = None
+    ) -> Path:
         """Write an animated GIF of :meth:`interpolate` (one image per frame; a moving point set for 2D data)."""
         from PIL import Image
 
@@ -91,7 +113,7 @@ class Run:
             raise GanhacksError(f"Folder '{path.parent}' does not exist; create it or choose another --out.")
         if self.kind == "2d":
             raise GanhacksError("Interpolation GIFs are for image runs; for 2D data use `ganhacks sample` scatters.")
-        x = self.interpolate(frames, kind, seed)
+        x = self.interpolate(frames, kind, seed, label=label)
         side = max(1, 256 // x.shape[-1])
         imgs = []
         for frame in x:
@@ -183,7 +205,7 @@ def load_run(path: str | Path, step: int | None = None, device: str = "cpu") -> 
     state = load_checkpoint(found[-1])
     G, D = build_models(cfg, info["data"]["shape"])
     # Tricks may reshape the networks (PacGAN widens D's first layer, minibatch layers replace its head).
-    TrickStack(build_tricks(cfg, torch.device("cpu"))).build(G, D)
+    TrickStack(build_tricks(cfg, torch.device("cpu"), info["data"].get("num_classes"))).build(G, D)
     try:
         G.load_state_dict(state["G"])
         D.load_state_dict(state["D"])

@@ -55,9 +55,9 @@ def _sample(args: argparse.Namespace) -> int:
 
     run = load_run(args.run, step=args.step)
     if args.interpolate:
-        path = run.save_interpolation(args.out, frames=args.frames, kind=args.interpolate, seed=args.seed)
+        path = run.save_interpolation(args.out, frames=args.frames, kind=args.interpolate, seed=args.seed, label=args.label)
     else:
-        path = run.save_samples(args.out, n=args.n, seed=args.seed)
+        path = run.save_samples(args.out, n=args.n, seed=args.seed, label=args.label)
     print(path)
     return 0
 
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
     s.add_argument("--interpolate", choices=["slerp", "lerp"], help="write an animated GIF interpolating between random latents")
     s.add_argument("--frames", type=int, default=32, help="frames between two latents with --interpolate (default 32)")
+    s.add_argument("--label", type=int, help="class to draw, for a class-conditional run (tricks.conditional / acgan)")
     s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     s.set_defaults(func=_sample)
 

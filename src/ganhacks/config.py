@@ -231,6 +231,38 @@ class PackConfig:
 
 
 @dataclass(frozen=True)
+class ConditionalConfig:
+    """ganhacks trick 16: a conditional GAN for discrete labels. Each label gets a learned embedding of
+    ``embed_dim`` numbers, appended to G's input z and, broadcast over the image, as extra channels of D's input."""
+
+    embed_dim: int = 8
+
+
+@dataclass(frozen=True)
+class ACGANConfig:
+    """ganhacks trick 12: AC-GAN (Odena et al. 2017). G is class-conditional (a label embedding appended
+    to z) and D gets an auxiliary head that classifies real and fake samples; both networks add its loss."""
+
+    weight: float = 1.0
+    """Weight of the auxiliary cross-entropy in D's and G's losses."""
+    embed_dim: int = 8
+    """Size of the label embedding appended to G's z (shared with tricks.conditional when both are on)."""
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """ganhacks trick 7: a VAE-GAN hybrid (Larsen et al. 2016). An encoder maps real x to q(z|x); G, as the
+    decoder, is trained to reconstruct x from z ~ q(z|x), with a KL term pulling q(z|x) to the prior N(0, I)."""
+
+    kl_weight: float = 0.1
+    """Weight of KL(q(z|x) || N(0, I)), averaged over the latent dimensions."""
+    recon_weight: float = 1.0
+    """Weight of the reconstruction error."""
+    recon: Literal["pixel", "features"] = "pixel"
+    """pixel: mean squared error on the data; features: on D's trunk features (Larsen's learned similarity)."""
+
+
+@dataclass(frozen=True)
 class TricksConfig:
     """Tricks that hook into the loop. Each is off (null) unless set: ``--set tricks.NAME=on`` turns
     one on with its defaults, ``--set tricks.NAME.KEY=VALUE`` turns it on and sets a key."""
@@ -245,6 +277,9 @@ class TricksConfig:
     minibatch_stddev: MinibatchStdConfig | None = None
     minibatch_discrimination: MinibatchDiscriminationConfig | None = None
     pack: PackConfig | None = None
+    conditional: ConditionalConfig | None = None
+    acgan: ACGANConfig | None = None
+    vae: VAEConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -596,6 +631,8 @@ def validate(cfg: RunConfig) -> None:
         if not 0.0 <= o.momentum < 1.0:
             raise ConfigError(f"Config key 'optim.{net}.momentum' must be in [0, 1), got {o.momentum}.")
     _validate_tricks(cfg.tricks)
+    if cfg.tricks.vae and cfg.latent != "gaussian":
+        raise ConfigError("tricks.vae pulls the encoder towards a N(0, I) prior, so it needs latent=gaussian.")
     dev = cfg.train.device
     if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ConfigError(f"Config key 'train.device' must be auto, cpu, cuda or cuda:N, got {dev!r}.")
@@ -646,6 +683,22 @@ def _validate_tricks(t: TricksConfig) -> None:
         if not 1 <= t.loss_threshold.max_repeat <= 100:
             raise ConfigError(
                 f"Config key 'tricks.loss_threshold.max_repeat' must be in 1..100, got {t.loss_threshold.max_repeat}."
+            )
+    for name in ("conditional", "acgan"):
+        section = getattr(t, name)
+        if section is not None and section.embed_dim < 1:
+            raise ConfigError(f"Config key 'tricks.{name}.embed_dim' must be a positive number, got {section.embed_dim}.")
+        if section is not None and t.pack:
+            # PacGAN regroups D's inputs before D sees them, so labels no longer line up with samples.
+            raise ConfigError(f"tricks.{name} gives each sample its own label, which tricks.pack cannot keep; switch one off.")
+    if t.acgan and t.acgan.weight < 0:
+        raise ConfigError(f"Config key 'tricks.acgan.weight' must be >= 0, got {t.acgan.weight}.")
+    if t.vae:
+        if t.vae.kl_weight < 0 or t.vae.recon_weight < 0:
+            raise ConfigError("Config keys 'tricks.vae.kl_weight' and 'tricks.vae.recon_weight' must be >= 0.")
+        if t.vae.recon == "features" and t.pack:
+            raise ConfigError(
+                "tricks.vae.recon=features reads D's features per sample, which tricks.pack regroups; use recon=pixel."
             )
     if t.replay:
         probability("tricks.replay.p", t.replay.p)

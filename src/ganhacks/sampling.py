@@ -39,19 +39,34 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+def default_labels(G: nn.Module, n: int) -> torch.Tensor | None:
+    """For a class-conditional G, labels 0, 1, ..., K-1, 0, 1, ... for ``n`` samples (every class equally
+    often); None for an unconditional G."""
+    condition = getattr(G, "condition", None)
+    return torch.arange(n) % condition.num_classes if condition is not None else None
+
+
 @torch.no_grad()
 def generate(
-    G: nn.Module, z: torch.Tensor, chunk: int = 500, autocast: contextlib.AbstractContextManager | None = None
+    G: nn.Module,
+    z: torch.Tensor,
+    chunk: int = 500,
+    autocast: contextlib.AbstractContextManager | None = None,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """G(z) on the CPU in float32, in eval mode (BatchNorm running statistics), ``chunk`` latents at a time."""
+    """G(z) on the CPU in float32, in eval mode (BatchNorm running statistics), ``chunk`` latents at a time.
+    ``labels`` [n] picks the classes of a class-conditional G (default: :func:`default_labels`)."""
     device = next(G.parameters()).device
+    if labels is None:
+        labels = default_labels(G, len(z))
     was_training = G.training
     G.eval()
     try:
         outs = []
-        for part in z.split(chunk):
+        for i, part in enumerate(z.split(chunk)):
+            y = labels[i * chunk : (i + 1) * chunk].to(device) if labels is not None else None
             with autocast or contextlib.nullcontext():
-                outs.append(G(part.to(device)).float().cpu())
+                outs.append(G(part.to(device), y).float().cpu())
         return torch.cat(outs)
     finally:
         G.train(was_training)

@@ -18,8 +18,8 @@ CPU = torch.device("cpu")
 
 
 def make(name, seed=0):
-    cfg, _ = prepare(build_config(overrides=["data.name=digits", f"tricks.{name}=on", "train.steps=10"]))
-    (trick,) = build_tricks(cfg, CPU)
+    cfg, data = prepare(build_config(overrides=["data.name=digits", f"tricks.{name}=on", "train.steps=10"]))
+    (trick,) = build_tricks(cfg, CPU, data.num_classes)
     return trick
 
 

@@ -37,11 +37,14 @@ def short_name(name: str) -> str:
 def _mixture(name: str, cfg: DataConfig) -> Dataset:
     means_fn, std = MIXTURES[name]
     means = means_fn()
-    raw = sample_mixture(means, std, cfg.num_points, cfg.seed)
+    raw, mode = sample_mixture(means, std, cfg.num_points, cfg.seed)
     # Divide by the largest coordinate so the training set lies in [-1, 1] (trick 1);
     # samples are mapped back with Dataset.to_data_space before any metric or plot.
     scale = float(raw.abs().max())
-    return Dataset(name=name, kind="2d", x=(raw / scale).float(), scale=scale, modes=means.float(), mode_std=std)
+    return Dataset(
+        name=name, kind="2d", x=(raw / scale).float(), y=mode, num_classes=len(means),
+        scale=scale, modes=means.float(), mode_std=std,
+    )  # fmt: skip
 
 
 def load_data(cfg: DataConfig) -> Dataset:

@@ -27,11 +27,12 @@ def grid25_means() -> torch.Tensor:
     return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
 
 
-def sample_mixture(means: torch.Tensor, std: float, n: int, seed: int) -> torch.Tensor:
-    """n points [n, 2] (float64) from an equal-weight isotropic Gaussian mixture, fixed by seed."""
+def sample_mixture(means: torch.Tensor, std: float, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n points [n, 2] (float64) from an equal-weight isotropic Gaussian mixture, fixed by seed, and the
+    index [n] of the mode each was drawn from (the class label for conditional tricks)."""
     g = torch.Generator().manual_seed(seed)
     k = torch.randint(len(means), (n,), generator=g)
-    return means[k] + std * torch.randn(n, 2, generator=g, dtype=torch.float64)
+    return means[k] + std * torch.randn(n, 2, generator=g, dtype=torch.float64), k
 
 
 MIXTURES = {

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ganhacks.errors import ConfigError
+from ganhacks.models.base import Discriminator, Generator
 
 SUPPORTED_SIZES = (8, 16, 28, 32, 64)
 
@@ -78,7 +79,7 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(Generator):
     """z [N, z_dim] -> image [N, channels, size, size] in (-1, 1): ConvTranspose + BatchNorm + ReLU, tanh out."""
 
     def __init__(
@@ -100,11 +101,11 @@ class DCGANGenerator(nn.Module):
         self.z_dim = z_dim
         dcgan_init(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(Discriminator):
     """image [N, channels, size, size] -> logit [N]: strided convs, BatchNorm (not on the first), LeakyReLU 0.2."""
 
     def __init__(
@@ -121,6 +122,3 @@ class DCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False)  # base x base -> 1 logit
         dcgan_init(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).view(x.shape[0])

@@ -41,3 +41,49 @@ class MinibatchDiscrimination(nn.Module):
         l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(dim=3)  # [N, N, B]
         o = torch.exp(-l1).sum(dim=1) - 1.0  # exclude each sample's similarity to itself (exp(0) = 1)
         return torch.cat([f, o], dim=1)
+
+
+class LabelChannels(nn.Module):
+    """Class conditioning (ganhacks trick 16): a learned ``dim``-dimensional embedding of each label,
+    concatenated to the input. For images it is broadcast over the height and width, so it arrives
+    as ``dim`` extra channels; for vectors (z, 2D points) as ``dim`` extra features."""
+
+    def __init__(self, num_classes: int, dim: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, dim)
+        nn.init.normal_(self.embed.weight, 0.0, 1.0)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if y is None:  # no labels given (plain sampling): cycle through the classes
+            y = torch.arange(x.shape[0], device=x.device) % self.num_classes
+        e = self.embed(y.to(x.device))
+        if x.dim() == 4:
+            e = e[:, :, None, None].expand(-1, -1, *x.shape[2:])
+        return torch.cat([x, e.to(x.dtype)], dim=1)
+
+
+def init_normal(m: nn.Module) -> nn.Module:
+    """DCGAN's init for a layer a trick adds: weights N(0, 0.02), bias 0."""
+    nn.init.normal_(m.weight, 0.0, 0.02)
+    if getattr(m, "bias", None) is not None:
+        nn.init.zeros_(m.bias)
+    return m
+
+
+def widen_first_layer(module: nn.Module, factor: int = 1, extra: int = 0) -> None:
+    """Replace the first Linear / Conv2d / ConvTranspose2d inside ``module`` by a fresh one that takes
+    ``inputs * factor + extra`` inputs: PacGAN packs samples into channels, conditioning adds label channels."""
+    for name, child in module.named_modules():
+        if isinstance(child, nn.Linear):
+            new: nn.Module = nn.Linear(child.in_features * factor + extra, child.out_features, bias=child.bias is not None)
+        elif isinstance(child, (nn.Conv2d, nn.ConvTranspose2d)):
+            cin = child.in_channels * factor + extra
+            new = type(child)(cin, child.out_channels, child.kernel_size, child.stride, child.padding,
+                              bias=child.bias is not None)  # fmt: skip
+        else:
+            continue
+        parent = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
+        setattr(parent, name.rpartition(".")[2], init_normal(new).to(child.weight.device))
+        return
+    raise ValueError(f"{type(module).__name__} has no Linear or convolution layer to widen")

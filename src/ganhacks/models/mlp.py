@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganhacks.models.base import Discriminator, Generator
 
-class MLPGenerator(nn.Module):
+
+class MLPGenerator(Generator):
     """z [N, z_dim] -> layers x (Linear -> BatchNorm -> ReLU) -> Linear -> x [N, out_dim].
 
     No tanh: the protocol's G ends in a linear layer, and the 2D data is scaled into [-1, 1].
@@ -25,7 +27,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*blocks)
         self.z_dim = z_dim
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
 
 
@@ -50,7 +52,7 @@ class Maxout(nn.Module):
         return self.linear(x).view(x.shape[0], self.out_features, self.pieces).amax(dim=-1)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(Discriminator):
     """x [N, in_dim] -> layers x Maxout(hidden, pieces) -> Linear -> logit [N]; weights N(0, 0.02)."""
 
     def __init__(self, in_dim: int = 2, hidden: int = 200, layers: int = 3, pieces: int = 5, norm: str = "none"):
@@ -68,6 +70,3 @@ class MLPDiscriminator(nn.Module):
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0.0, 0.02)
                 nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).squeeze(1)

@@ -95,7 +95,7 @@ class Trainer:
         self.device = pick_device(t.device)
         seed_everything(t.seed)
         self.G, self.D = build_models(cfg, list(data.x.shape[1:]))
-        self.tricks = TrickStack([*build_tricks(cfg, self.device), *tricks])
+        self.tricks = TrickStack([*build_tricks(cfg, self.device, data.num_classes), *tricks])
         self.tricks.build(self.G, self.D)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -106,6 +106,8 @@ class Trainer:
         y = data.y.to(self.device) if data.y is not None else None
         self.sampler = BatchSampler(x, t.batch_size, seed=t.seed, y=y)
         self.z_gen = torch.Generator(self.device).manual_seed(t.seed + 1)
+        # Fake labels have their own stream, so labelled data leaves every other random draw unchanged.
+        self.label_gen = torch.Generator(self.device).manual_seed(t.seed + 2)
         n_fixed = SCATTER_POINTS if data.kind == "2d" else t.sample_n
         # The same latents for every sample grid of a run, and across runs with the same seed.
         self.fixed_z = latents(n_fixed, cfg.model.z_dim, t.seed + SAMPLE_SEED_OFFSET, cfg.latent)
@@ -124,36 +126,39 @@ class Trainer:
         ctx = StepContext(step=self.step, total_steps=self.cfg.train.steps, device=self.device, G=self.G, D=self.D)
         for i in range(d_steps):
             # Only the last D update's fakes feed G's update, so only they keep G's graph.
-            fake = self._d_round(ctx, keep_graph=i == d_steps - 1)
+            fake, fake_labels = self._d_round(ctx, keep_graph=i == d_steps - 1)
         for _ in range(MAX_EXTRA_UPDATES):
             if not self.tricks.repeat_d(ctx):
                 break
             self._d_round(ctx, keep_graph=False)
-        ctx.fake = fake
+        ctx.fake, ctx.fake_labels = fake, fake_labels
         self.g_update(fake, ctx)
         for _ in range(MAX_EXTRA_UPDATES):
             if not self.tricks.repeat_g(ctx):
                 break
+            ctx.fake_labels = self.draw_labels()
             with self.autocast:
-                ctx.fake = self.G(self.draw_z())
+                ctx.fake = self.G(self.draw_z(), ctx.fake_labels)
             self.g_update(ctx.fake, ctx)
         self.tricks.after_step(ctx)
         self.step += 1
 
-    def _d_round(self, ctx: StepContext, keep_graph: bool) -> torch.Tensor:
-        """A fresh real batch and fresh fakes, then one D update; returns the fakes."""
+    def _d_round(self, ctx: StepContext, keep_graph: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A fresh real batch and fresh fakes, then one D update; returns the fakes and their labels."""
         real, labels = self.sampler.next()
         ctx.real, ctx.labels = self.tricks.real_for_d(real, ctx), labels
+        ctx.fake_labels = self.draw_labels()
         with torch.set_grad_enabled(keep_graph), self.autocast:
-            fake = self.G(self.draw_z())
+            fake = self.G(self.draw_z(), ctx.fake_labels)
         self.d_update(fake.detach(), ctx)
-        return fake
+        return fake, ctx.fake_labels
 
     def g_update(self, fake: torch.Tensor, ctx: StepContext) -> None:
         """One G update through the current D, whose own weights need no gradient here."""
         self.D.requires_grad_(False)
         with self.autocast:
-            g_logits = self.D(self.tricks.d_input(fake, ctx)).float()
+            g_logits, ctx.g_features = self.D.judge(self.tricks.d_input(fake, ctx), ctx.fake_labels)
+            g_logits = g_logits.float()
         loss_g = self.tricks.add_g_loss(self.g_loss(g_logits), ctx)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -166,17 +171,28 @@ class Trainer:
     def draw_z(self) -> torch.Tensor:
         return draw_latents(self.cfg.train.batch_size, self.cfg.model.z_dim, self.cfg.latent, self.z_gen, self.device)
 
+    def draw_labels(self) -> torch.Tensor | None:
+        """Uniform class labels for a fake batch; None when the data has no labels."""
+        k = self.data.num_classes
+        if not k:
+            return None
+        return torch.randint(k, (self.cfg.train.batch_size,), generator=self.label_gen, device=self.device)
+
     def d_update(self, fake: torch.Tensor, ctx: StepContext) -> None:
         """One D update: real and fake as separate batches (trick 4), with the tricks' inputs and targets."""
+        ctx.d_fake_labels = ctx.fake_labels
         fake = self.tricks.fake_for_d(fake, ctx)
         with self.autocast:
             if self.cfg.train.d_batches == "mixed":
                 # One batch of real then fake: BatchNorm statistics mix the two (what trick 4 warns against).
-                logits = self.D(self.tricks.d_input(torch.cat([ctx.real, fake]), ctx)).float()
-                real_logits, fake_logits = logits.chunk(2)
+                labels = torch.cat([ctx.labels, ctx.d_fake_labels]) if ctx.labels is not None else None
+                logits, features = self.D.judge(self.tricks.d_input(torch.cat([ctx.real, fake]), ctx), labels)
+                real_logits, fake_logits = logits.float().chunk(2)
+                ctx.real_features, ctx.fake_features = features.chunk(2)
             else:
-                real_logits = self.D(self.tricks.d_input(ctx.real, ctx)).float()
-                fake_logits = self.D(self.tricks.d_input(fake, ctx)).float()
+                real_logits, ctx.real_features = self.D.judge(self.tricks.d_input(ctx.real, ctx), ctx.labels)
+                fake_logits, ctx.fake_features = self.D.judge(self.tricks.d_input(fake, ctx), ctx.d_fake_labels)
+                real_logits, fake_logits = real_logits.float(), fake_logits.float()
         ctx.real_logits, ctx.fake_logits = real_logits, fake_logits
         ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
         real_t, fake_t = self.tricks.d_targets(ones, zeros, ctx)
@@ -247,7 +263,8 @@ class Trainer:
         return generate(self.G, z, autocast=self.autocast)
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
-        """``n`` samples from a fixed-seed z, in data coordinates (the evaluator's sample function)."""
+        """``n`` samples from a fixed-seed z, in data coordinates (the evaluator's sample function).
+        A class-conditional G cycles through the classes, so every class is equally represented."""
         return self.data.to_data_space(self.generate(latents(n, self.cfg.model.z_dim, seed, self.cfg.latent)))
 
     def save_samples(self) -> Path:

@@ -23,10 +23,15 @@ class StepContext:
     G: nn.Module
     D: nn.Module
     real: torch.Tensor | None = None
-    labels: torch.Tensor | None = None
+    labels: torch.Tensor | None = None  # the real batch's class labels (None for unlabelled data)
     fake: torch.Tensor | None = None
+    fake_labels: torch.Tensor | None = None  # the labels the fakes were drawn for (None for unlabelled data)
+    d_fake_labels: torch.Tensor | None = None  # the labels of D's fake batch (fake_for_d may swap samples in)
     real_logits: torch.Tensor | None = None
     fake_logits: torch.Tensor | None = None
+    real_features: torch.Tensor | None = None  # D's trunk features of the real batch in D's update
+    fake_features: torch.Tensor | None = None  # ... of the fake batch in D's update
+    g_features: torch.Tensor | None = None  # ... of the fakes in G's update
     loss_d: torch.Tensor | None = None  # of the latest D update
     loss_g: torch.Tensor | None = None  # of the latest G update
     extra: dict[str, Any] = field(default_factory=dict)
@@ -52,7 +57,8 @@ class Trick:
         return real
 
     def fake_for_d(self, fake: torch.Tensor, ctx: StepContext) -> torch.Tensor:
-        """Transform the (detached) fake batch before D's update sees it."""
+        """Transform the (detached) fake batch before D's update sees it. A trick that swaps samples
+        also swaps their entries of ``ctx.d_fake_labels``."""
         return fake
 
     def d_input(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:

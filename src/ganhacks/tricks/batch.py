@@ -6,15 +6,9 @@ import torch
 from torch import nn
 
 from ganhacks.config import MinibatchDiscriminationConfig, MinibatchStdConfig, PackConfig
-from ganhacks.models.layers import MinibatchDiscrimination, MinibatchStdDev
+from ganhacks.models.layers import MinibatchDiscrimination, MinibatchStdDev, widen_first_layer
+from ganhacks.models.layers import init_normal as _init
 from ganhacks.tricks.base import StepContext, Trick
-
-
-def _init(m: nn.Module) -> nn.Module:
-    nn.init.normal_(m.weight, 0.0, 0.02)
-    if getattr(m, "bias", None) is not None:
-        nn.init.zeros_(m.bias)
-    return m
 
 
 def _head_input(D: nn.Module) -> torch.Tensor:
@@ -76,17 +70,7 @@ class Pack(Trick):
         self.m = conf.m
 
     def build(self, G: nn.Module, D: nn.Module) -> None:
-        for name, child in D.features.named_modules():
-            if isinstance(child, nn.Linear):
-                new: nn.Module = _init(nn.Linear(child.in_features * self.m, child.out_features))
-            elif isinstance(child, nn.Conv2d):
-                new = _init(nn.Conv2d(child.in_channels * self.m, child.out_channels, child.kernel_size, child.stride,
-                                      child.padding, bias=child.bias is not None))  # fmt: skip
-            else:
-                continue
-            parent = D.features.get_submodule(name.rpartition(".")[0]) if "." in name else D.features
-            setattr(parent, name.rpartition(".")[2], new)
-            return
+        widen_first_layer(D.features, factor=self.m)
 
     def d_input(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         n = x.shape[0]

@@ -16,11 +16,13 @@ import torch
 from ganhacks.config import RunConfig, to_dict
 from ganhacks.tricks.base import Trick
 from ganhacks.tricks.batch import MinibatchDiscriminationTrick, MinibatchStd, Pack
+from ganhacks.tricks.conditional import ACGAN, Conditional
 from ganhacks.tricks.labels import LabelSmoothing, NoisyLabels
 from ganhacks.tricks.noise import InstanceNoise, LayerNoise
 from ganhacks.tricks.replay import ExperienceReplay
 from ganhacks.tricks.schedule import LossThreshold
 from ganhacks.tricks.swap import CheckpointSwap
+from ganhacks.tricks.vae import VAEGAN
 
 
 @dataclass(frozen=True)
@@ -43,22 +45,32 @@ CATALOGUE: tuple[TrickInfo, ...] = (
         "tricks.label_smoothing",
         "soft targets for D: one_sided (real 0.9) or two_sided_random (real U(0.7,1.2), fake U(0,0.3))",
     ),
+    TrickInfo(
+        7,
+        "tricks.vae",
+        "VAE-GAN hybrid: an encoder, a KL term and a reconstruction term added to G's loss (DCGAN is the default)",
+    ),
     TrickInfo(6, "tricks.noisy_labels", "flip each of D's targets with probability p"),
     TrickInfo(8, "tricks.replay", "experience replay: mix past fakes from a buffer into D's fake batch"),
     TrickInfo(8, "tricks.swap", "keep past snapshots of D (or G) and occasionally swap one in for a few steps"),
     TrickInfo(9, "optim.d.name", "optimiser per network: adam, or sgd (the seed's 'SGD for D'); separate lrs give TTUR"),
     TrickInfo(11, "tricks.loss_threshold", "discouraged: repeat D (G) updates while its loss is above d (g), capped per step"),
+    TrickInfo(12, "tricks.acgan", "AC-GAN: class-conditional G and an auxiliary classifier head on D (needs labels)"),
     TrickInfo(13, "tricks.instance_noise", "Gaussian noise on D's real and fake inputs, sigma decaying to 0 at step `until`"),
     TrickInfo(13, "tricks.g_noise", "Gaussian noise after every activation of G while it trains, decaying to 0 (EBGAN)"),
     TrickInfo(14, "train.d_steps", "D updates per G update"),
     TrickInfo(15, "tricks.minibatch_discrimination", "Salimans et al.'s minibatch-discrimination layer before D's last layer"),
     TrickInfo(15, "tricks.minibatch_stddev", "the cheaper minibatch-stddev feature before D's last layer"),
+    TrickInfo(
+        16, "tricks.conditional", "conditional GAN: a label embedding appended to G's z and as extra channels of D's input"
+    ),
     TrickInfo(None, "tricks.pack", "PacGAN: D judges packs of m samples (m = 2 by default), concatenated along channels"),
 )
 
 # The hook tricks, in the order the loop applies them: smoothing before flipping, so a flipped
 # smoothed real target is 1 - 0.9.
 HOOK_TRICKS: tuple[tuple[str, type[Trick]], ...] = (
+    ("vae", VAEGAN),  # first: its encoder copies D's architecture before other tricks change D
     ("label_smoothing", LabelSmoothing),
     ("noisy_labels", NoisyLabels),
     ("instance_noise", InstanceNoise),
@@ -68,8 +80,19 @@ HOOK_TRICKS: tuple[tuple[str, type[Trick]], ...] = (
     ("loss_threshold", LossThreshold),
     ("minibatch_stddev", MinibatchStd),
     ("minibatch_discrimination", MinibatchDiscriminationTrick),
+    ("conditional", Conditional),
+    ("acgan", ACGAN),
     ("pack", Pack),  # last: it regroups what the other input tricks produced
 )
+
+# Each trick's RNG seed is train.seed * 1000 + its slot: fixed per name, never by position in the list.
+_SEED_SLOTS = {
+    name: 17 * (i + 1)
+    for i, name in enumerate((
+        "label_smoothing", "noisy_labels", "instance_noise", "g_noise", "replay", "swap", "loss_threshold",
+        "minibatch_stddev", "minibatch_discrimination", "pack", "conditional", "acgan", "vae",
+    ))
+}  # fmt: skip
 
 
 def _lookup(cfg: dict[str, Any], key: str) -> Any:
@@ -95,11 +118,15 @@ def catalogue(cfg: RunConfig | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def build_tricks(cfg: RunConfig, device: torch.device) -> list[Trick]:
-    """The hook tricks switched on in ``cfg.tricks``, each with its own seeded RNG."""
+def build_tricks(cfg: RunConfig, device: torch.device, num_classes: int | None = None) -> list[Trick]:
+    """The hook tricks switched on in ``cfg.tricks``, each with its own seeded RNG. ``num_classes`` is
+    the data's label count (None: unlabelled); a trick that needs labels refuses unlabelled data here."""
     tricks = []
-    for i, (name, cls) in enumerate(HOOK_TRICKS):
+    for name, cls in HOOK_TRICKS:
         conf = getattr(cfg.tricks, name)
-        if conf is not None:
-            tricks.append(cls(conf, device, seed=cfg.train.seed * 1000 + 17 * (i + 1)))
+        if conf is None:
+            continue
+        seed = cfg.train.seed * 1000 + _SEED_SLOTS[name]
+        extra = {"num_classes": num_classes} if getattr(cls, "needs_labels", False) else {}
+        tricks.append(cls(conf, device, seed=seed, **extra))
     return tricks
