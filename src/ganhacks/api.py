@@ -186,6 +186,37 @@ def _read_info(run: RunDir) -> dict[str, Any]:
         raise GanhacksError(f"'{run.path}' is not a ganhacks run folder (run.json is missing or damaged).") from None
 
 
+def diagnose(path: str | Path) -> dict[str, Any]:
+    """The doctor's verdict on a finished or running run, from its files alone (nothing is written):
+    metrics.jsonl is replayed through a fresh doctor with the run's ``doctor`` config, and the stops and
+    rollbacks the live doctor made are read from events.jsonl. Same keys as ``verdict.json``."""
+    from ganhacks.monitor.doctor import diagnose as replay
+    from ganhacks.monitor.doctor import verdict
+
+    run = RunDir(path)
+    if not run.path.is_dir():
+        raise GanhacksError(f"Run folder '{path}' does not exist; pass the path that `ganhacks train` printed.")
+    if not run.config.exists():
+        raise GanhacksError(f"'{path}' is not a ganhacks run folder (it has no config.yaml).")
+    cfg = resolve_saved(from_dict(RunConfig, load_yaml(run.config)))
+    rows = run.read_metrics()
+    events = replay(rows, cfg.doctor, _read_info(run))
+    actions = [e for e in run.read_events() if e.get("event") in ("stop", "rollback")]
+    result = verdict(events, actions, max((int(r.get("step", 0)) for r in rows), default=0), cfg.doctor.action)
+    result["rows"] = len(rows)
+    return result
+
+
+def resolve_saved(cfg: RunConfig) -> RunConfig:
+    """A config read back from a run folder: auto values it could not have resolved then (written by an
+    older version) are filled the way training fills them."""
+    from ganhacks.config import replace
+
+    if cfg.doctor.warmup is None:
+        cfg = replace(cfg, **{"doctor.warmup": cfg.train.steps // 10})
+    return cfg
+
+
 def load_run(path: str | Path, step: int | None = None, device: str = "cpu") -> Run:
     """Open a run folder and load its newest checkpoint (or the one at ``step``)."""
     run = RunDir(path)

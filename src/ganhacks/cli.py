@@ -1,4 +1,4 @@
-"""The ``ganhacks`` command line: ``train`` and ``sample``.
+"""The ``ganhacks`` command line: ``train``, ``sample``, ``eval``, ``doctor`` and ``tricks``.
 
 Errors caused by the user's input print one sentence (``error: ...``) and exit with code 2;
 ``--debug`` shows the full traceback instead.
@@ -48,6 +48,29 @@ def _train(args: argparse.Namespace) -> int:
         print(f"samples: {last}\nmetrics: {run.metrics}\ncheckpoints: {run.checkpoints}", file=sys.stderr)
     print(run.path)
     return 0
+
+
+EXIT_UNHEALTHY = 3
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from ganhacks.api import diagnose
+
+    result = diagnose(args.run)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif result["healthy"]:
+        print(f"healthy: no failure in {result['rows']} rows (up to step {result['step']}).")
+    else:
+        print(f"unhealthy: {', '.join(result['failures'])} ({result['rows']} rows, up to step {result['step']})")
+        for event in result["events"]:
+            print(f"- {event['message'].removeprefix('doctor: ')}")
+    if not args.json:
+        for action in result["actions"]:
+            print(f"- {action.get('message', action)}".replace("- doctor: ", "- "))
+    return 0 if result["healthy"] else EXIT_UNHEALTHY
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -126,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--label", type=int, help="class to draw, for a class-conditional run (tricks.conditional / acgan)")
     s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     s.set_defaults(func=_sample)
+
+    d = sub.add_parser("doctor", help="diagnose a finished or running run: exit 0 when healthy, 3 when it failed")
+    d.add_argument("run", metavar="RUN", help="run directory")
+    d.add_argument("--json", action="store_true", help="print the verdict as JSON (the keys of verdict.json)")
+    d.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    d.set_defaults(func=_doctor)
 
     k = sub.add_parser("tricks", help="list every trick: seed number, config key, default, description")
     k.add_argument("--json", action="store_true", help="print a JSON list of objects instead of a table")

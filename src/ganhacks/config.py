@@ -161,6 +161,8 @@ class InstanceNoiseConfig:
     """Step at which sigma reaches 0. Auto: half of train.steps."""
     schedule: Literal["linear", "exponential"] = "linear"
     """linear: sigma * (1 - t/T); exponential: sigma * 0.001^(t/T); both 0 from T on."""
+    start: int = 0
+    """Step at which the decay begins (t counts from here); the doctor's remedy starts noise mid-run."""
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,50 @@ class EvalConfig:
     """Local FID Inception weights (pt_inception-2015-12-05); also read from $GANHACKS_INCEPTION_WEIGHTS."""
 
 
+REMEDIES = ("halve_lr", "halve_lr_d", "halve_lr_g", "instance_noise", "label_smoothing")
+
+
+@dataclass(frozen=True)
+class DoctorConfig:
+    """The doctor (ganhacks trick 10): reads each metrics row, names failures, and acts on them.
+    Windows count logged rows (``train.log_every`` steps each) or probes (``probe_every`` steps each)."""
+
+    action: Literal["warn", "stop", "rollback"] = "warn"
+    """warn: report and go on; stop: end the run with a final checkpoint; rollback: restore the last
+    healthy checkpoint, apply the remedy, and go on (at most ``max_rollbacks`` times, then stop)."""
+    remedy: str = "auto"
+    """What rollback changes: auto (chosen per failure, see docs/doctor.md) or a comma-separated list of
+    halve_lr, halve_lr_d, halve_lr_g, instance_noise, label_smoothing."""
+    max_rollbacks: int = 3
+    warmup: int | None = None
+    """Steps before the slow detectors (d_wins, g_fools_with_garbage, mode_collapse, unstable, stalled)
+    may fire; a GAN's first steps look like all of them. Auto: a tenth of the run."""
+    window: int = 5
+    """Consecutive rows (probes for the probe-based detectors) a condition must hold before it is raised."""
+    probe_every: int = 50
+    """Steps between probes: sample diversity, 2D mode coverage, weight finiteness and G's weight change."""
+    probe_n: int = 256
+    """Fakes (and real samples) per probe, from a fixed z."""
+    d_gap: float = 0.8
+    """d_wins: D(real) - D(fake) at least this."""
+    grad_limit: float = 1000.0
+    """exploding_gradients: a global or per-layer gradient norm above this. The seed says 100, but healthy
+    PacGAN MLP runs on ring8 reach 300 in G (docs/doctor.md)."""
+    fool_gap: float = 0.2
+    """g_fools_with_garbage: D(fake) - D(real) at least this while G's loss falls."""
+    trend: int = 10
+    """g_fools_with_garbage: rows over which G's loss must fall."""
+    diversity_floor: float = 0.25
+    """mode_collapse: fakes' mean pairwise distance below this fraction of the real data's (and below half
+    the best G reached)."""
+    coverage_floor: float = 0.5
+    """mode_collapse: fewer than this fraction of the modes (2D) or classes (eval rows) covered."""
+    spike_factor: float = 5.0
+    """unstable: the losses' median row-to-row swing over a window above this multiple of its usual size."""
+    stall_tol: float = 1e-6
+    """stalled: G's weights change by less than this (relative) between probes."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The root of a run's configuration; ``config.yaml`` is this, resolved."""
@@ -309,6 +355,7 @@ class RunConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     tricks: TricksConfig = field(default_factory=TricksConfig)
+    doctor: DoctorConfig = field(default_factory=DoctorConfig)
 
 
 # A preset is a named set of overrides on the defaults. `baseline` is the plain
@@ -631,6 +678,7 @@ def validate(cfg: RunConfig) -> None:
         if not 0.0 <= o.momentum < 1.0:
             raise ConfigError(f"Config key 'optim.{net}.momentum' must be in [0, 1), got {o.momentum}.")
     _validate_tricks(cfg.tricks)
+    _validate_doctor(cfg.doctor)
     if cfg.tricks.vae and cfg.latent != "gaussian":
         raise ConfigError("tricks.vae pulls the encoder towards a N(0, I) prior, so it needs latent=gaussian.")
     dev = cfg.train.device
@@ -660,6 +708,8 @@ def _validate_tricks(t: TricksConfig) -> None:
             raise ConfigError(f"Config key 'tricks.{name}.sigma' must be >= 0, got {noise.sigma}.")
         if noise.until is not None and noise.until < 1:
             raise ConfigError(f"Config key 'tricks.{name}.until' must be a positive step, got {noise.until}.")
+        if noise.start < 0 or (noise.until is not None and noise.until <= noise.start):
+            raise ConfigError(f"Config key 'tricks.{name}.start' must be >= 0 and before .until, got {noise.start}.")
     if t.minibatch_stddev and t.minibatch_discrimination:
         raise ConfigError(
             "tricks.minibatch_stddev and tricks.minibatch_discrimination both replace D's last layer; switch one of them off."
@@ -706,6 +756,34 @@ def _validate_tricks(t: TricksConfig) -> None:
             raise ConfigError(f"Config key 'tricks.replay.size' must be a positive number, got {t.replay.size}.")
 
 
+def remedy_names(text: str) -> list[str]:
+    """The remedies named by ``doctor.remedy`` ([] for auto); an unknown name is a ConfigError."""
+    if text.strip() == "auto":
+        return []
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if name not in REMEDIES:
+            raise ConfigError(f"Unknown doctor.remedy '{name}'; use auto or a comma-separated list of {', '.join(REMEDIES)}.")
+    if not names:
+        raise ConfigError("Config key 'doctor.remedy' is empty; use auto or a comma-separated list of remedies.")
+    return names
+
+
+def _validate_doctor(d: DoctorConfig) -> None:
+    remedy_names(d.remedy)
+    for key in ("window", "probe_every", "probe_n", "trend", "max_rollbacks"):
+        if getattr(d, key) < (0 if key == "max_rollbacks" else 1):
+            raise ConfigError(f"Config key 'doctor.{key}' must be a positive number, got {getattr(d, key)}.")
+    if d.probe_n < 2:
+        raise ConfigError(f"Config key 'doctor.probe_n' must be at least 2 (pairwise distances), got {d.probe_n}.")
+    if d.warmup is not None and d.warmup < 0:
+        raise ConfigError(f"Config key 'doctor.warmup' must be >= 0, got {d.warmup}.")
+    for key in ("d_gap", "grad_limit", "fool_gap", "diversity_floor", "coverage_floor", "spike_factor", "stall_tol"):
+        value = getattr(d, key)
+        if not (value > 0 and math.isfinite(value)):
+            raise ConfigError(f"Config key 'doctor.{key}' must be a positive number, got {value}.")
+
+
 def replace(cfg: Any, **changes: Any) -> Any:
     """``dataclasses.replace`` for nested keys: ``replace(cfg, **{'train.steps': 10})``."""
     nested: dict[str, dict[str, Any]] = {}
@@ -741,6 +819,7 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
         "train.batch_size": cfg.train.batch_size or (100 if two_d else 64),
         "train.sample_every": cfg.train.sample_every or max(1, math.ceil(cfg.train.steps / 10)),
         "checkpoint.every": cfg.checkpoint.every or max(1, math.ceil(cfg.train.steps / 4)),
+        "doctor.warmup": cfg.doctor.warmup if cfg.doctor.warmup is not None else cfg.train.steps // 10,
     }
     for net in ("g", "d"):
         o: OptimConfig = getattr(cfg.optim, net)

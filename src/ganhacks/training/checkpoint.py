@@ -58,8 +58,11 @@ def join_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], keep: int | None = None) -> Path:
-    """Write checkpoint ``step`` into ``directory`` atomically; keep only the newest ``keep``. Returns the JSON path."""
+def save_checkpoint(
+    directory: str | Path, step: int, state: dict[str, Any], keep: int | None = None, protect: int | None = None
+) -> Path:
+    """Write checkpoint ``step`` into ``directory`` atomically; keep only the newest ``keep``, plus the one
+    at step ``protect`` (the doctor's last healthy checkpoint). Returns the JSON path."""
     from safetensors.torch import save
 
     directory = Path(directory)
@@ -71,6 +74,8 @@ def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], kee
     atomic_write(directory / f"{stem}.json", json.dumps(meta).encode())
     if keep is not None:
         for old in list_checkpoints(directory)[:-keep]:
+            if protect is not None and old.name == f"step_{protect:07d}.json":
+                continue
             old.unlink(missing_ok=True)
             old.with_suffix(".safetensors").unlink(missing_ok=True)
     return directory / f"{stem}.json"

@@ -29,10 +29,13 @@ from torch import nn
 from ganhacks import losses
 from ganhacks.config import RunConfig, dump_yaml
 from ganhacks.data import BatchSampler, Dataset
+from ganhacks.monitor.doctor import AUTO_REMEDIES, Doctor, Event, run_info, verdict
+from ganhacks.monitor.probe import Probe
 from ganhacks.monitor.stats import Collector, collecting, report
 from ganhacks.plots import save_image_grid, save_scatter
 from ganhacks.sampling import draw_latents, generate, latents
-from ganhacks.training.checkpoint import save_checkpoint
+from ganhacks.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from ganhacks.training.remedies import apply_remedy
 from ganhacks.training.rundir import RunDir
 from ganhacks.tricks import StepContext, Trick, TrickStack, build_tricks
 
@@ -64,12 +67,19 @@ def make_optimizer(params: Any, cfg: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
 
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    """Global L2 norm of a module's gradients, computed on the device (no host sync)."""
+def grad_norm(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(global L2 norm, largest per-tensor norm) of a module's gradients, on the device (no host sync)."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+        return torch.zeros(()), torch.zeros(())
+    norms = torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])
+    return torch.linalg.vector_norm(norms), norms.max()
+
+
+def report_grad_norm(name: str, module: nn.Module) -> None:
+    total, layer = grad_norm(module)
+    report(f"grad_norm_{name}", total)
+    report(f"grad_norm_{name}_layer", layer)
 
 
 class Trainer:
@@ -113,6 +123,12 @@ class Trainer:
         self.fixed_z = latents(n_fixed, cfg.model.z_dim, t.seed + SAMPLE_SEED_OFFSET, cfg.latent)
         self.step = 0
         self.collector = Collector()
+        self.doctor = Doctor(cfg.doctor, run_info(data.info()))
+        self.probe = Probe(data, cfg.model.z_dim, cfg.latent, cfg.doctor.probe_n)
+        self._last_probe: int | None = None
+        self.remedies: list[str] = []  # every remedy the doctor applied, in order
+        self.actions: list[dict[str, Any]] = []  # every stop and rollback the doctor made
+        self.rollbacks = 0
         self._evaluator: Any = None
         self.autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if t.precision == "bf16" else contextlib.nullcontext()
@@ -163,7 +179,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.D.requires_grad_(True)
-        report("grad_norm_g", grad_norm(self.G))
+        report_grad_norm("g", self.G)
         self.opt_g.step()
         report("loss_g", loss_g)
         ctx.loss_g = loss_g.detach()
@@ -199,7 +215,7 @@ class Trainer:
         loss_d = self.tricks.add_d_loss(losses.d_loss(real_logits, fake_logits, real_t, fake_t), ctx)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        report("grad_norm_d", grad_norm(self.D))
+        report_grad_norm("d", self.D)
         self.opt_d.step()
         report("loss_d", loss_d)
         ctx.loss_d = loss_d.detach()
@@ -209,36 +225,134 @@ class Trainer:
     # ------------------------------------------------------------------ the run
 
     def fit(self) -> None:
-        """Train until ``train.steps``, logging, sampling and checkpointing on the way."""
+        """Train until ``train.steps``, logging, sampling and checkpointing on the way; the doctor reads
+        every logged row and may stop the run or roll it back. Ends by writing ``verdict.json``."""
         from tqdm.auto import tqdm
 
         t = self.cfg.train
         if self.run is None:
             raise RuntimeError("Trainer.fit needs a run directory: set trainer.run = RunDir(path) first")
         self.write_header()
-        bar = tqdm(total=t.steps, initial=self.step, disable=self.quiet, unit="step", dynamic_ncols=True, file=sys.stderr)
+        if self.cfg.doctor.action == "rollback" and not list_checkpoints(self.run.checkpoints):
+            self.save()  # a healthy state to return to even if the first failure comes before any checkpoint
+        self._bar = tqdm(total=t.steps, initial=self.step, disable=self.quiet, unit="step", dynamic_ncols=True, file=sys.stderr)
         last_time, last_step = time.perf_counter(), self.step
         with collecting(self.collector):
             while self.step < t.steps:
                 self.train_step()
-                bar.update(1)
+                self._bar.update(1)
                 done = self.step == t.steps
                 evaluate = bool(self.cfg.eval.every) and (self.step % self.cfg.eval.every == 0 or done)
                 if self.step % t.log_every == 0 or done or evaluate:
                     now = time.perf_counter()
                     sec = (now - last_time) / max(1, self.step - last_step)
-                    row = self.log_row(sec, self.evaluate() if evaluate else None)
+                    row = self.log_row(sec, self.evaluate() if evaluate else None, self._maybe_probe(done))
                     last_time, last_step = time.perf_counter(), self.step
-                    bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", refresh=False)
+                    self._bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", refresh=False)
+                    decision = self.consult(row)
+                    if decision == "stop":
+                        break
+                    if decision == "rollback":
+                        self._bar.reset(total=t.steps)
+                        self._bar.update(self.step)
+                        last_time, last_step = time.perf_counter(), self.step
+                        continue
                 if self.step % t.sample_every == 0 or done:
                     self.save_samples()
                 if self.step % self.cfg.checkpoint.every == 0 or done:
                     self.save()
-        bar.close()
+        self._bar.close()
+        self.write_verdict()
 
-    def log_row(self, sec_per_step: float, metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _maybe_probe(self, done: bool) -> dict[str, float]:
+        every = self.cfg.doctor.probe_every
+        if not done and self._last_probe is not None and self.step - self._last_probe < every:
+            return {}
+        self._last_probe = self.step
+        return self.probe(self.G, self.D)
+
+    # ------------------------------------------------------------------ the doctor
+
+    def consult(self, row: dict[str, Any]) -> str | None:
+        """Show a logged row to the doctor; record what it raises and act. Returns 'stop', 'rollback' or None."""
+        events = self.doctor.observe(row)
+        for event in events:
+            self.run.append_event(event.to_json())
+            self._say(event.message)
+        action = self.cfg.doctor.action
+        if not events or action == "warn":
+            return None
+        if action == "stop":
+            return self._stop(events[0], "doctor.action=stop")
+        return self._rollback(events[0])
+
+    def _say(self, message: str) -> None:
+        if not self.quiet:
+            from tqdm.auto import tqdm
+
+            tqdm.write(message, file=sys.stderr)
+
+    def _record(self, action: dict[str, Any]) -> None:
+        self.actions.append(action)
+        self.run.append_event(action)
+        self._say(action["message"])
+
+    def _stop(self, event: Event, reason: str) -> str:
+        self.save_samples()
+        self.save()
+        self._record({
+            "event": "stop", "step": self.step, "cause": event.code, "reason": reason,
+            "message": f"doctor: stopping at step {self.step} because of {event.code} ({reason}); final checkpoint saved.",
+        })  # fmt: skip
+        return "stop"
+
+    def _rollback(self, event: Event) -> str:
+        """Restore the newest checkpoint from before the event's evidence, apply the remedy, go on."""
+        from ganhacks.config import remedy_names
+
+        doc = self.cfg.doctor
+        remedy = remedy_names(doc.remedy) or AUTO_REMEDIES[event.code]
+        if not remedy:
+            return self._stop(event, f"no remedy undoes {event.code}")
+        if self.rollbacks >= doc.max_rollbacks:
+            return self._stop(event, f"doctor.max_rollbacks={doc.max_rollbacks} reached")
+        limit = event.started - self.cfg.train.log_every  # the first bad row averages the steps after this
+        healthy = [p for p in list_checkpoints(self.run.checkpoints) if int(p.stem.split("_")[1]) <= limit]
+        if not healthy:
+            return self._stop(event, "no checkpoint from before the failure")
+        state = load_checkpoint(healthy[-1])
+        failed_at = self.step
+        self.load_state_dict(state)
+        already = len(state.get("remedies", []))
+        self.remedies += remedy
+        changes = [apply_remedy(self, name) for name in self.remedies[already:]]
+        self.rollbacks += 1
+        self.doctor.reset()
+        self.probe.reset()
+        self._last_probe = None
+        self._record({
+            "event": "rollback", "step": failed_at, "cause": event.code, "to_step": self.step, "remedy": remedy,
+            "changes": changes, "attempt": self.rollbacks,
+            "message": f"doctor: rolled back from step {failed_at} to step {self.step} because of {event.code}; "
+            f"remedy {'+'.join(remedy)} ({'; '.join(changes)}); attempt {self.rollbacks} of {doc.max_rollbacks}.",
+        })  # fmt: skip
+        return "rollback"
+
+    def write_verdict(self) -> dict[str, Any]:
+        """verdict.json: healthy or not, the failures and events, and the doctor's stops and rollbacks."""
+        from ganhacks.fileio import atomic_write
+
+        # The doctor keeps its events across rollbacks, so this lists every failure of the run.
+        result = verdict(self.doctor.events, self.actions, self.step, self.cfg.doctor.action)
+        atomic_write(self.run.verdict, json.dumps(result, indent=2).encode())
+        return result
+
+    def log_row(
+        self, sec_per_step: float, metrics: dict[str, Any] | None = None, extra: dict[str, float] | None = None
+    ) -> dict[str, Any]:
         row: dict[str, Any] = {"step": self.step}
         row.update(self.collector.collect())
+        row.update(extra or {})
         row["lr_d"] = self.opt_d.param_groups[0]["lr"]
         row["lr_g"] = self.opt_g.param_groups[0]["lr"]
         row["sec_per_step"] = sec_per_step
@@ -310,6 +424,7 @@ class Trainer:
             "numpy": _numpy_state(),
             "python": _python_state(),
             "z": self.z_gen.get_state(),
+            "labels": self.label_gen.get_state(),
         }
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -321,11 +436,51 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rng": rng,
-            "tricks": {f"{i}:{t.key or type(t).__name__}": t.state_dict() for i, t in enumerate(self.tricks)},
+            "tricks": {self._trick_slot(i, t): t.state_dict() for i, t in enumerate(self.tricks)},
+            "remedies": list(self.remedies),
         }
 
+    @staticmethod
+    def _trick_slot(i: int, trick: Trick) -> str:
+        return f"{i}:{trick.key or type(trick).__name__}"
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` (a loaded checkpoint): weights, optimisers, data order,
+        RNGs and trick states. Tricks the doctor added after the checkpoint keep their current state."""
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.sampler.load_state_dict(state["sampler"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(
+            (rng["numpy"]["name"], rng["numpy"]["keys"].numpy().astype(np.uint32), rng["numpy"]["pos"],
+             rng["numpy"]["has_gauss"], rng["numpy"]["cached"])
+        )  # fmt: skip
+        version, internal, gauss = rng["python"]
+        random.setstate((version, tuple(internal), gauss))
+        self.z_gen.set_state(rng["z"])
+        if "labels" in rng:
+            self.label_gen.set_state(rng["labels"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        saved = state.get("tricks", {})
+        for i, trick in enumerate(self.tricks):
+            slot = self._trick_slot(i, trick)
+            if slot in saved:
+                trick.load_state_dict(saved[slot])
+        self.step = int(state["step"])
+
     def save(self) -> Path:
-        return save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), keep=self.cfg.checkpoint.keep)
+        """Checkpoint now, keeping ``checkpoint.keep`` plus the newest one from before any open failure evidence."""
+        protect = None
+        before = self.doctor.healthy_before()
+        if before is not None:
+            older = [int(p.stem.split("_")[1]) for p in list_checkpoints(self.run.checkpoints)]
+            older = [s for s in older if s <= before - self.cfg.train.log_every]
+            protect = older[-1] if older else None
+        return save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), keep=self.cfg.checkpoint.keep, protect=protect)
 
 
 def seed_everything(seed: int) -> None:

@@ -7,6 +7,8 @@ A run directory ``OUT/NNNNN-DATA-PRESET/`` holds:
 - ``metrics.jsonl`` one JSON object per logged step
 - ``samples/``      ``step_NNNNNNN.png`` grids (or 2D scatters) from a fixed z
 - ``checkpoints/``  ``step_NNNNNNN.safetensors`` + ``step_NNNNNNN.json``
+- ``events.jsonl``  the doctor's events, one JSON object per line, and every stop or rollback it made
+- ``verdict.json``  the doctor's verdict at the end of the run: ``healthy``, the failures, the events
 """
 
 from __future__ import annotations
@@ -71,6 +73,22 @@ class RunDir:
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 
+    @property
+    def events(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def verdict(self) -> Path:
+        return self.path / "verdict.json"
+
+    def append_event(self, event: dict[str, Any]) -> None:
+        with self.events.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(event) + "\n")
+
+    def read_events(self) -> list[dict[str, Any]]:
+        """Every row of events.jsonl (a torn last line is ignored)."""
+        return _read_jsonl(self.events)
+
     def sample_path(self, step: int) -> Path:
         return self.samples / f"step_{step:07d}.png"
 
@@ -80,12 +98,18 @@ class RunDir:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every row of metrics.jsonl; a torn last line (a crash mid-write) is ignored."""
-        if not self.metrics.exists():
-            return []
-        rows = []
-        for line in self.metrics.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return rows
+        return _read_jsonl(self.metrics)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows

@@ -54,6 +54,12 @@ CATALOGUE: tuple[TrickInfo, ...] = (
     TrickInfo(8, "tricks.replay", "experience replay: mix past fakes from a buffer into D's fake batch"),
     TrickInfo(8, "tricks.swap", "keep past snapshots of D (or G) and occasionally swap one in for a few steps"),
     TrickInfo(9, "optim.d.name", "optimiser per network: adam, or sgd (the seed's 'SGD for D'); separate lrs give TTUR"),
+    TrickInfo(
+        10,
+        "doctor.action",
+        "track failures early: the doctor names d_wins, g_fools_with_garbage, mode_collapse, exploding_gradients, "
+        "unstable, non_finite and stalled from the logged stats, and warns, stops or rolls back",
+    ),
     TrickInfo(11, "tricks.loss_threshold", "discouraged: repeat D (G) updates while its loss is above d (g), capped per step"),
     TrickInfo(12, "tricks.acgan", "AC-GAN: class-conditional G and an auxiliary classifier head on D (needs labels)"),
     TrickInfo(13, "tricks.instance_noise", "Gaussian noise on D's real and fake inputs, sigma decaying to 0 at step `until`"),

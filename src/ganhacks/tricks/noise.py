@@ -14,11 +14,11 @@ EXP_FLOOR = 1e-3  # the exponential schedule decays sigma by this factor over `u
 
 
 def noise_sigma(conf: InstanceNoiseConfig, step: int) -> float:
-    """The noise std at ``step``: sigma at 0, exactly 0 from ``until`` on."""
+    """The noise std at ``step``: sigma at ``start`` (0 by default), exactly 0 from ``until`` on."""
     until = conf.until or 1
     if step >= until:
         return 0.0
-    frac = step / until
+    frac = max(0, step - conf.start) / (until - conf.start)
     if conf.schedule == "linear":
         return conf.sigma * (1.0 - frac)
     return conf.sigma * EXP_FLOOR**frac

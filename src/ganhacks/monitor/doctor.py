@@ -1,0 +1,381 @@
+"""The doctor (ganhacks trick 10, "track failures early"): names a failing run from its metrics rows.
+
+The doctor is a pure function of the stream of ``metrics.jsonl`` rows: the training loop feeds it
+each row as it is logged, and ``ganhacks doctor RUN`` replays the file, so both see the same events.
+Each detector watches one sign the seed lists, and raises a typed :class:`Event` once per episode:
+when its condition has held for long enough, with the step where the evidence started, the numbers
+behind it, and a hint naming the catalogue tricks to try. When the condition clears, a new episode
+may be raised later.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ganhacks.config import DoctorConfig
+
+HINTS: dict[str, str] = {
+    "non_finite": "Lower optim.g.lr / optim.d.lr and check the data for NaN; doctor.action=rollback restores the "
+    "last healthy checkpoint",
+    "exploding_gradients": "Lower optim.g.lr / optim.d.lr, or try tricks.instance_noise or model.d_norm=layer",
+    "d_wins": "D overpowers G: try tricks.label_smoothing, tricks.instance_noise or tricks.noisy_labels, a lower "
+    "optim.d.lr (TTUR), or loss=nonsaturating",
+    "g_fools_with_garbage": "G exploits a weak D: raise optim.d.lr or train.d_steps, or try tricks.replay or "
+    "tricks.minibatch_discrimination",
+    "mode_collapse": "Try tricks.minibatch_discrimination, tricks.minibatch_stddev, tricks.pack, tricks.replay, "
+    "tricks.vae or a larger train.batch_size",
+    "unstable": "Lower optim.g.lr / optim.d.lr, or try tricks.instance_noise, tricks.label_smoothing or tricks.swap",
+    "stalled": "G's weights no longer move: check that optim.g.lr is not tiny and that D is not saturated (loss=nonsaturating)",
+}
+CODES = tuple(HINTS)
+
+# What doctor.action=rollback changes by default, per failure (doctor.remedy overrides it for all).
+AUTO_REMEDIES: dict[str, list[str]] = {
+    "non_finite": ["halve_lr"],
+    "exploding_gradients": ["halve_lr"],
+    "d_wins": ["halve_lr_d", "instance_noise"],
+    "g_fools_with_garbage": ["halve_lr_g"],
+    "mode_collapse": ["instance_noise"],
+    "unstable": ["halve_lr"],
+    "stalled": [],  # nothing to undo: a rollback cannot help, so the run stops instead
+}
+
+
+@dataclass
+class Event:
+    """One diagnosed failure."""
+
+    code: str
+    started: int  # the step of the first row whose evidence counts towards this event
+    step: int  # the step at which it was raised
+    evidence: dict[str, float]
+    hint: str
+
+    @property
+    def message(self) -> str:
+        numbers = ", ".join(f"{k}={_fmt(v)}" for k, v in self.evidence.items())
+        return f"doctor: {self.code} at step {self.step} (since step {self.started}; {numbers}). {self.hint}."
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": self.code, **asdict(self), "message": self.message}
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _num(row: dict[str, Any], key: str) -> float | None:
+    v = row.get(key)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+@dataclass
+class _Streak:
+    since: int | None = None
+    count: int = 0
+    raised: bool = False
+    clear: int = 0  # rows without the sign since it was raised
+
+
+class Detector:
+    """A condition on one row (and the history before it) that must hold on ``need`` rows in a row.
+
+    :meth:`condition` returns the evidence when the sign is there, ``{}``-less ``None`` when it is
+    not, and :data:`UNKNOWN` when the row cannot tell (a row without a probe), which neither extends
+    nor breaks the streak.
+    """
+
+    code = ""
+    slow = False  # slow detectors wait for the warm-up
+
+    def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
+        self.cfg, self.info = cfg, info
+        self.need = cfg.window
+        self.streak = _Streak()
+
+    def condition(self, row: dict[str, Any], history: deque[dict[str, Any]]) -> dict[str, float] | None | object:
+        raise NotImplementedError
+
+    def update(self, row: dict[str, Any], history: deque[dict[str, Any]]) -> Event | None:
+        evidence = self.condition(row, history)
+        if evidence is UNKNOWN:
+            return None
+        s = self.streak
+        if evidence is None:
+            s.clear += 1
+            # A raised episode ends only after the sign has been gone for a whole window, so a failure
+            # that flickers around its threshold is reported once, not on every flicker.
+            if not s.raised or s.clear >= self.cfg.window:
+                self.streak = _Streak()
+            return None
+        s.clear = 0
+        if s.since is None:
+            s.since = int(row["step"])
+        s.count += 1
+        if s.count >= self.need and not s.raised:
+            s.raised = True
+            return Event(self.code, s.since, int(row["step"]), evidence, HINTS[self.code])  # type: ignore[arg-type]
+        return None
+
+    def warm_up(self, row: dict[str, Any]) -> None:
+        """Called instead of :meth:`update` during the warm-up, for detectors that learn what is usual."""
+
+    @property
+    def pending_since(self) -> int | None:
+        """The step where a condition that still holds began (raised or not)."""
+        return self.streak.since
+
+
+UNKNOWN = object()
+
+
+class NonFinite(Detector):
+    """NaN or Inf in a loss, a gradient norm, a D output or a weight."""
+
+    code = "non_finite"
+    KEYS = ("loss_d", "loss_g", "grad_norm_d", "grad_norm_g", "d_real", "d_fake")
+
+    def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
+        super().__init__(cfg, info)
+        self.need = 1
+
+    def condition(self, row, history):
+        bad = {k: row[k] for k in self.KEYS if k in row and _num(row, k) is not None and not math.isfinite(row[k])}
+        bad.update({k: row[k] for k in self.KEYS if k in row and row[k] is None})  # NaN written as null
+        if row.get("doctor/finite") == 0.0:
+            bad["weights_finite"] = 0.0
+        return {k: (float("nan") if v is None else v) for k, v in bad.items()} or None
+
+
+class ExplodingGradients(Detector):
+    """A global or per-layer gradient norm of G or D above ``grad_limit`` on two rows in a row."""
+
+    code = "exploding_gradients"
+    KEYS = ("grad_norm_d", "grad_norm_g", "grad_norm_d_layer", "grad_norm_g_layer")
+
+    def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
+        super().__init__(cfg, info)
+        self.need = 2  # one averaged row over the limit can be a single bad batch
+
+    def condition(self, row, history):
+        norms = {k: _num(row, k) for k in self.KEYS}
+        if any(v is not None and v > self.cfg.grad_limit for v in norms.values()):
+            return {k: v for k, v in norms.items() if v is not None}
+        return None
+
+
+class DWins(Detector):
+    """D separates real from fake almost perfectly: D(real) -> 1, D(fake) -> 0 (and D's loss -> 0)."""
+
+    code = "d_wins"
+    slow = True
+
+    def condition(self, row, history):
+        d_real, d_fake = _num(row, "d_real"), _num(row, "d_fake")
+        if d_real is None or d_fake is None:
+            return UNKNOWN
+        if d_real - d_fake >= self.cfg.d_gap:
+            return {"d_real": d_real, "d_fake": d_fake, "loss_d": _num(row, "loss_d") or float("nan")}
+        return None
+
+
+class GFoolsWithGarbage(Detector):
+    """G's loss falls steadily while D rates fakes above reals and quality does not improve."""
+
+    code = "g_fools_with_garbage"
+    slow = True
+    QUALITY = ("doctor/hq", "hq", "doctor/modes", "modes", "class_modes")  # higher is better
+
+    def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
+        super().__init__(cfg, info)
+        self.need = 1
+
+    def condition(self, row, history):
+        rows = [*list(history)[-(self.cfg.trend - 1) :], row]
+        losses = [_num(r, "loss_g") for r in rows]
+        if len(rows) < self.cfg.trend or any(v is None or not math.isfinite(v) for v in losses):
+            return None
+        falls = sum(b < a for a, b in zip(losses, losses[1:], strict=False)) / (len(losses) - 1)
+        gaps = [(_num(r, "d_fake") or 0.0) - (_num(r, "d_real") or 0.0) for r in rows[-self.cfg.window :]]
+        if not (falls >= 0.6 and losses[-1] < 0.75 * losses[0] and min(gaps) >= self.cfg.fool_gap):
+            return None
+        for key in self.QUALITY:  # the first quality number seen at both ends of the window decides
+            seen = [_num(r, key) for r in rows if _num(r, key) is not None]
+            if len(seen) >= 2:
+                if seen[-1] > seen[0] * 1.05 + 1e-9:
+                    return None  # quality improves: G is learning, not fooling
+                break
+        return {"loss_g_first": losses[0], "loss_g": losses[-1], "d_fake": _num(row, "d_fake"), "d_real": _num(row, "d_real")}
+
+
+class ModeCollapse(Detector):
+    """G loses the variety it had: its fakes' diversity falls below ``diversity_floor`` of the real data's
+    and below half the best it reached, or it covers under ``coverage_floor`` of the most modes (2D) or
+    classes (eval rows) it once covered, after once covering at least that fraction of them all.
+    Judging against G's own best matters: early in training G covers few modes, or varies little,
+    because it has not learned yet, which is not collapse."""
+
+    code = "mode_collapse"
+    slow = True
+
+    def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
+        super().__init__(cfg, info)
+        self.best_diversity = 0.0
+        self.best_covered = 0.0
+
+    def _read(self, row: dict[str, Any]) -> tuple[float | None, float | None]:
+        if self.info.get("kind") == "2d":
+            covered = _num(row, "doctor/modes") if "doctor/modes" in row else _num(row, "modes")
+        else:
+            covered = _num(row, "class_modes")
+        div = _num(row, "doctor/diversity")
+        self.best_diversity = max(self.best_diversity, div if div is not None and math.isfinite(div) else 0.0)
+        self.best_covered = max(self.best_covered, covered or 0.0)
+        return div, covered
+
+    def warm_up(self, row):
+        self._read(row)
+
+    def condition(self, row, history):
+        div, covered = self._read(row)
+        if div is None and covered is None:
+            return UNKNOWN
+        evidence: dict[str, float] = {}
+        if div is not None and div < self.cfg.diversity_floor and div < 0.5 * self.best_diversity:
+            evidence.update({"diversity": div, "best_diversity": self.best_diversity})
+        total = self.info.get("num_modes") if self.info.get("kind") == "2d" else self.info.get("num_classes")
+        best = self.best_covered
+        if covered is not None and total and best >= self.cfg.coverage_floor * total and covered < self.cfg.coverage_floor * best:
+            evidence.update({"covered": covered, "best": best, "of": float(total)})
+        return evidence or None
+
+
+class Unstable(Detector):
+    """The losses' step-to-step swings spike far above their usual size. A swing is the change between
+    consecutive rows; the window's median swing is compared with the running median of past windows.
+    Medians of changes ignore a single jump (a loss settling at a new level), and catch oscillation."""
+
+    code = "unstable"
+    slow = True
+    FLOOR = 0.05  # swings smaller than this are never instability, however calm the run was before
+
+    def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
+        super().__init__(cfg, info)
+        self.need = 2
+        self.baseline: list[float] = []
+
+    def condition(self, row, history):
+        rows = [*list(history)[-self.cfg.window :], row]
+        if len(rows) <= self.cfg.window:
+            return None
+        swings = []
+        for key in ("loss_d", "loss_g"):
+            values = [_num(r, key) for r in rows]
+            if any(v is None or not math.isfinite(v) for v in values):
+                return None
+            swings.append(statistics.median(abs(b - a) for a, b in zip(values, values[1:], strict=False)))
+        swing = max(swings)
+        if len(self.baseline) < self.cfg.window:
+            self.baseline.append(swing)
+            return None
+        usual = statistics.median(self.baseline)
+        if swing > self.cfg.spike_factor * usual and swing > self.FLOOR:
+            return {"loss_swing": swing, "usual_swing": usual}
+        self.baseline.append(swing)  # a spike does not raise the bar for the next one
+        return None
+
+
+class Stalled(Detector):
+    """G's weights stop moving between probes: nothing is being learned."""
+
+    code = "stalled"
+    slow = True
+
+    def condition(self, row, history):
+        change = _num(row, "doctor/g_change")
+        if change is None:
+            return UNKNOWN
+        return {"g_change": change} if change < self.cfg.stall_tol else None
+
+
+DETECTORS: tuple[type[Detector], ...] = (NonFinite, ExplodingGradients, DWins, GFoolsWithGarbage, ModeCollapse, Unstable, Stalled)
+
+
+@dataclass
+class Doctor:
+    """Feed it rows with :meth:`observe`; it returns the events raised by each row."""
+
+    cfg: DoctorConfig
+    info: dict[str, Any]  # kind ('2d' / 'image'), num_modes (2D), num_classes
+    events: list[Event] = field(default_factory=list)
+    detectors: list[Detector] = field(init=False)
+    history: deque[dict[str, Any]] = field(init=False)
+    last_step: int = -1
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all windows (after a rollback the history before it no longer describes the run)."""
+        self.detectors = [cls(self.cfg, self.info) for cls in DETECTORS]
+        self.history = deque(maxlen=max(self.cfg.trend, self.cfg.window) + 1)
+        self.last_step = -1
+
+    def observe(self, row: dict[str, Any]) -> list[Event]:
+        step = int(row["step"])
+        if step <= self.last_step:  # a replayed file after a rollback: steps go back
+            self.reset()
+        self.last_step = step
+        warm = step > (self.cfg.warmup or 0)
+        raised = []
+        for det in self.detectors:
+            if det.slow and not warm:
+                det.warm_up(row)
+                continue
+            event = det.update(row, self.history)
+            if event is not None:
+                raised.append(event)
+        self.history.append(row)
+        self.events += raised
+        return raised
+
+    def healthy_before(self) -> int | None:
+        """Every checkpoint before this step predates any evidence still open (None: no open evidence)."""
+        starts = [d.pending_since for d in self.detectors if d.pending_since is not None]
+        return min(starts) if starts else None
+
+
+def run_info(info: dict[str, Any]) -> dict[str, Any]:
+    """The doctor's view of a run's ``run.json`` data block."""
+    data = info.get("data", info)
+    return {
+        "kind": data.get("kind"),
+        "num_modes": len(data["modes"]) if data.get("modes") else None,
+        "num_classes": data.get("num_classes"),
+    }
+
+
+def diagnose(rows: Iterable[dict[str, Any]], cfg: DoctorConfig, info: dict[str, Any]) -> list[Event]:
+    """Replay ``rows`` (a run's metrics.jsonl) through a fresh doctor; the events it raises."""
+    doctor = Doctor(cfg, run_info(info))
+    for row in rows:
+        if "step" in row:
+            doctor.observe(row)
+    return doctor.events
+
+
+def verdict(events: list[Event], actions: list[dict[str, Any]], step: int, action: str) -> dict[str, Any]:
+    """The contents of ``verdict.json``: healthy is true when no failure was raised."""
+    return {
+        "healthy": not events,
+        "step": step,
+        "action": action,
+        "failures": sorted({e.code for e in events}),
+        "events": [e.to_json() for e in events],
+        "actions": actions,
+    }

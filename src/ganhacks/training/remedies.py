@@ -1,0 +1,45 @@
+"""What the doctor's rollback changes before training goes on (``doctor.remedy``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from ganhacks.config import InstanceNoiseConfig, LabelSmoothingConfig
+
+if TYPE_CHECKING:
+    from ganhacks.training.loop import Trainer
+
+
+def _scale_lr(opt, factor: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] *= factor
+
+
+def apply_remedy(trainer: Trainer, name: str) -> str:
+    """Apply one remedy to a trainer in place; returns a short description of what changed."""
+    from ganhacks.tricks.labels import LabelSmoothing
+    from ganhacks.tricks.noise import InstanceNoise
+
+    if name in ("halve_lr", "halve_lr_d"):
+        _scale_lr(trainer.opt_d, 0.5)
+    if name in ("halve_lr", "halve_lr_g"):
+        _scale_lr(trainer.opt_g, 0.5)
+    if name.startswith("halve_lr"):
+        return f"lr_d={trainer.opt_d.param_groups[0]['lr']:.3g} lr_g={trainer.opt_g.param_groups[0]['lr']:.3g}"
+    step, total = trainer.step, trainer.cfg.train.steps
+    seed = trainer.cfg.train.seed * 1000 + 7919  # a stream of its own, distinct from the configured tricks'
+    if name == "instance_noise":
+        until = step + max(1, (total - step) // 2)
+        existing = next((t for t in trainer.tricks if isinstance(t, InstanceNoise)), None)
+        if existing is not None:  # restart its decay from here
+            existing.conf = dataclasses.replace(existing.conf, start=step, until=until)
+            return f"instance noise restarted: sigma {existing.conf.sigma} decaying to 0 by step {until}"
+        conf = InstanceNoiseConfig(start=step, until=until)
+        trainer.tricks.tricks.append(InstanceNoise(conf, trainer.device, seed=seed))
+        return f"instance noise on: sigma {conf.sigma} decaying to 0 by step {until}"
+    if name == "label_smoothing":
+        if not any(isinstance(t, LabelSmoothing) for t in trainer.tricks):
+            trainer.tricks.tricks.append(LabelSmoothing(LabelSmoothingConfig(), trainer.device, seed=seed + 1))
+        return "one-sided label smoothing on (real target 0.9)"
+    raise ValueError(f"unknown remedy {name!r}")

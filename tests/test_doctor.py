@@ -1,0 +1,269 @@
+"""The doctor: each detector on synthetic stat streams, the replayed diagnosis, stop and rollback."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganhacks
+from ganhacks.config import DoctorConfig, build_config
+from ganhacks.errors import ConfigError
+from ganhacks.monitor.doctor import CODES, Doctor, diagnose
+from ganhacks.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = DoctorConfig(warmup=100)
+INFO_2D = {"kind": "2d", "num_modes": 8, "num_classes": 8}
+INFO_IMG = {"kind": "image", "num_modes": None, "num_classes": 10}
+
+
+def healthy_row(step, wobble=0.0):
+    row = {
+        "step": step,
+        "loss_d": 1.38 + 0.02 * math.sin(step / 7) + wobble,
+        "loss_g": 0.70 + 0.02 * math.cos(step / 5),
+        "d_real": 0.52,
+        "d_fake": 0.48,
+        "grad_norm_d": 2.0,
+        "grad_norm_g": 3.0,
+        "grad_norm_d_layer": 1.0,
+        "grad_norm_g_layer": 1.5,
+    }
+    if step % 50 == 0:  # a probe every 5th row
+        row.update({"doctor/finite": 1.0, "doctor/diversity": 0.95, "doctor/g_change": 1e-2, "doctor/modes": 8.0})
+    return row
+
+
+def stream(change=None, start=0, steps=1000, info=INFO_2D, cfg=CFG):
+    """Feed rows every 10 steps; from ``start`` on, ``change(row, step)`` breaks them. Returns the events."""
+    doctor = Doctor(cfg, info)
+    for step in range(10, steps + 1, 10):
+        row = healthy_row(step)
+        if change is not None and step >= start:
+            change(row, step)
+        doctor.observe(row)
+    return doctor.events
+
+
+def only(events, code):
+    assert [e.code for e in events] == [code], [e.message for e in events]
+    return events[0]
+
+
+def test_no_detector_fires_on_a_healthy_stream():
+    assert stream() == []
+    assert stream(info=INFO_IMG) == []
+
+
+def test_non_finite_fires_on_the_first_bad_row():
+    e = only(stream(lambda r, s: r.update(loss_d=float("nan")), start=300), "non_finite")
+    assert (e.started, e.step) == (300, 300) and math.isnan(e.evidence["loss_d"])
+    e = only(stream(lambda r, s: r.update({"doctor/finite": 0.0}) if "doctor/finite" in r else None, start=300), "non_finite")
+    assert e.step == 300 and e.evidence == {"weights_finite": 0.0}
+
+
+def test_exploding_gradients_needs_two_rows_over_the_limit():
+    e = only(stream(lambda r, s: r.update(grad_norm_g=5000.0), start=200), "exploding_gradients")
+    assert (e.started, e.step) == (200, 210) and e.evidence["grad_norm_g"] == 5000.0
+    assert stream(lambda r, s: r.update(grad_norm_d_layer=5000.0) if s == 200 else None) == []  # one spike
+
+
+def test_d_wins_after_a_window_and_never_in_warmup():
+    e = only(stream(lambda r, s: r.update(d_real=0.99, d_fake=0.02, loss_d=0.03), start=500), "d_wins")
+    assert (e.started, e.step) == (500, 540) and e.evidence["d_real"] == 0.99
+    assert stream(lambda r, s: r.update(d_real=0.99, d_fake=0.02) if s < 100 else None) == []
+
+
+def test_a_flickering_failure_is_one_event():
+    events = stream(lambda r, s: r.update(d_real=0.99, d_fake=0.02) if (s // 10) % 7 else None, start=300)
+    assert [e.code for e in events] == ["d_wins"]
+
+
+def test_g_fools_with_garbage_when_g_loss_falls_and_d_rates_fakes_real():
+    def fooled(row, step):
+        row.update(loss_g=0.7 * 0.9 ** ((step - 400) / 10), d_fake=0.8, d_real=0.5)
+
+    e = only(stream(fooled, start=400), "g_fools_with_garbage")
+    assert 400 < e.step <= 490 and e.evidence["loss_g"] < 0.75 * e.evidence["loss_g_first"]
+
+    def fooled_but_improving(row, step):  # the same losses, but the quality keeps rising: G is learning
+        if step >= 400:
+            fooled(row, step)
+        if "doctor/modes" in row:
+            row["doctor/hq"] = step / 1000
+
+    assert stream(fooled_but_improving, start=0) == []
+
+
+def test_mode_collapse_from_diversity_or_lost_modes():
+    def collapse(row, step):
+        if "doctor/diversity" in row:
+            row.update({"doctor/diversity": 0.05})
+
+    e = only(stream(collapse, start=500), "mode_collapse")
+    assert (e.started, e.step) == (500, 700)  # five probes, 50 steps apart
+    assert e.evidence == {"diversity": 0.05, "best_diversity": 0.95}
+    assert stream(collapse, start=0) == []  # never varied: not learning yet, not a collapse
+    e = only(stream(lambda r, s: r.update({"doctor/modes": 2.0}) if "doctor/modes" in r else None, start=500), "mode_collapse")
+    assert e.evidence == {"covered": 2.0, "best": 8.0, "of": 8.0}
+    # never reaching half the modes is not collapse: G has not learned them yet (a short grid25 run)
+    assert stream(lambda r, s: r.update({"doctor/modes": 2.0}) if "doctor/modes" in r else None, start=0) == []
+    # image runs: class coverage from eval rows
+    e = only(stream(lambda r, s: r.update(class_modes=10 if s < 500 else 2), start=0, info=INFO_IMG), "mode_collapse")
+    assert e.started == 500
+
+
+def test_unstable_when_loss_variance_spikes():
+    e = only(stream(lambda r, s: r.update(loss_d=1.38 + (1.5 if (s // 10) % 2 else -1.0)), start=600), "unstable")
+    assert 600 <= e.step <= 630 and e.evidence["loss_swing"] > 5 * e.evidence["usual_swing"]
+
+
+def test_stalled_when_g_stops_moving():
+    e = only(stream(lambda r, s: r.update({"doctor/g_change": 1e-9}) if "doctor/g_change" in r else None, start=300), "stalled")
+    assert (e.started, e.step) == (300, 500)
+
+
+def test_every_code_has_a_hint_naming_what_to_try():
+    from ganhacks.monitor.doctor import HINTS
+
+    assert set(HINTS) == set(CODES) and all("tricks." in h or "optim." in h for h in HINTS.values())
+
+
+def test_doctor_settings_are_validated():
+    with pytest.raises(ConfigError, match="doctor.remedy"):
+        build_config(overrides=["doctor.remedy=halve_lr,pray"])
+    with pytest.raises(ConfigError, match="doctor.window"):
+        build_config(overrides=["doctor.window=0"])
+    assert build_config(overrides=["doctor.action=rollback", "doctor.remedy=halve_lr_d,instance_noise"])
+
+
+def test_save_checkpoint_keeps_the_protected_one(tmp_path):
+    state = {"w": torch.zeros(2)}
+    for step in (10, 20, 30, 40):
+        save_checkpoint(tmp_path, step, state, keep=1, protect=20)
+    assert [p.stem for p in list_checkpoints(tmp_path)] == ["step_0000020", "step_0000040"]
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+def _injections():
+    """benchmarks/doctor_eval.py: its fault-injection tricks and cases."""
+    import sys
+
+    if "doctor_eval" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("doctor_eval", ROOT / "benchmarks" / "doctor_eval.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["doctor_eval"] = module  # dataclasses resolve their annotations through sys.modules
+        spec.loader.exec_module(module)
+    return sys.modules["doctor_eval"]
+
+
+SMALL = ["data.name=digits", "model.ngf=8", "model.ndf=8", "train.steps=200", "doctor.probe_every=20"]
+
+
+def test_warn_run_writes_events_and_verdict_and_the_cli_agrees(tmp_path, cli):
+    de = _injections()
+    run = ganhacks.train(build_config(overrides=SMALL), out=tmp_path, tricks=[de.PoisonG(100)])
+    verdict = json.loads((run.path / "verdict.json").read_text())
+    assert verdict["healthy"] is False and verdict["failures"] == ["non_finite"] and run.step == 200
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    assert events[0]["event"] == "non_finite" and events[0]["step"] == 110 and events[0]["hint"]
+    # the offline doctor replays metrics.jsonl to the same events
+    assert ganhacks.diagnose(run.path)["events"] == verdict["events"]
+    code, out, _ = cli("doctor", str(run.path))
+    assert code == 3 and "non_finite at step 110" in out  # the first row after the poison
+    code, out, _ = cli("doctor", str(run.path), "--json")
+    assert code == 3 and json.loads(out)["failures"] == ["non_finite"]
+
+    healthy = ganhacks.train(build_config(overrides=SMALL), out=tmp_path)
+    assert json.loads((healthy.path / "verdict.json").read_text())["healthy"] is True
+    code, out, _ = cli("doctor", str(healthy.path))
+    assert code == 0 and out.startswith("healthy")
+
+
+def test_stop_ends_the_run_with_a_final_checkpoint(tmp_path):
+    de = _injections()
+    run = ganhacks.train(build_config(overrides=[*SMALL, "doctor.action=stop"]), out=tmp_path, tricks=[de.PoisonG(100)])
+    assert run.step == 110
+    assert list_checkpoints(run.path / "checkpoints")[-1].stem == "step_0000110"
+    verdict = json.loads((run.path / "verdict.json").read_text())
+    assert verdict["actions"][0]["event"] == "stop" and verdict["actions"][0]["cause"] == "non_finite"
+
+
+def test_rollback_restores_healthy_weights_applies_the_remedy_and_goes_on(tmp_path):
+    from ganhacks.api import prepare
+    from ganhacks.training import RunDir, Trainer, new_run_dir
+
+    de = _injections()
+    cfg, data = prepare(build_config(overrides=[*SMALL, "doctor.action=rollback", "checkpoint.every=40"]))
+    seen = {}
+
+    class Watched(Trainer):
+        def _rollback(self, event):
+            result = super()._rollback(event)
+            seen["G"] = {k: v.clone() for k, v in self.G.state_dict().items()}
+            seen["saved"] = load_checkpoint(self.run.checkpoints / f"step_{self.step:07d}.json")["G"]
+            seen["step"], seen["lr_d"], seen["lr_g"] = (
+                self.step,
+                self.opt_d.param_groups[0]["lr"],
+                self.opt_g.param_groups[0]["lr"],
+            )
+            return result
+
+    trainer = Watched(cfg, data, tricks=[de.PoisonG(100)])
+    trainer.run = RunDir(new_run_dir(tmp_path, "digits", "baseline"))
+    trainer.fit()
+    # restored from the newest checkpoint before the poison (step 80), with both learning rates halved
+    assert seen["step"] == 80
+    saved = seen["saved"]
+    assert all(torch.equal(seen["G"][k], saved[k]) for k in saved)
+    assert seen["lr_d"] == cfg.optim.d.lr / 2 and seen["lr_g"] == cfg.optim.g.lr / 2
+    # ... and went on to the end with finite weights (the injection fires once)
+    assert trainer.step == 200 and all(torch.isfinite(p).all() for p in trainer.G.parameters())
+    verdict = json.loads(trainer.run.verdict.read_text())
+    (rollback,) = verdict["actions"]
+    assert rollback["event"] == "rollback" and rollback["to_step"] == 80 and rollback["remedy"] == ["halve_lr"]
+    assert "non_finite" in verdict["failures"]
+    rows = trainer.run.read_metrics()
+    assert [r["step"] for r in rows].count(90) == 2  # steps 90 and 100 were trained twice
+    assert ganhacks.diagnose(trainer.run.path)["events"] == verdict["events"]
+
+
+def test_rollback_with_instance_noise_remedy_adds_the_trick(tmp_path):
+    de = _injections()
+    overrides = [*SMALL, "doctor.action=rollback", "doctor.remedy=instance_noise", "checkpoint.every=40"]
+    run = ganhacks.train(build_config(overrides=overrides), out=tmp_path, tricks=[de.PoisonG(100)])
+    rows = run.metrics()
+    sigma = [r["trick/instance_noise/sigma"] for r in rows if "trick/instance_noise/sigma" in r]
+    assert sigma and sigma[0] > 0 and sigma[-1] < sigma[0]  # on from the rollback, decaying
+
+
+def test_fast_doctor_validation(tmp_path):
+    """The fast version of benchmarks/doctor_eval.py: a few cases, short runs, one seed."""
+    de = _injections()
+    cases = [c for c in de.CASES if c.name in de.FAST]
+    rows, _ = de.evaluate(cases, seeds=1, workers=1, out=str(tmp_path), steps=de.FAST_STEPS)
+    for row in rows:
+        if row["expect"] == "(healthy)":
+            assert row["other_events"] == 0, row
+        else:
+            assert row["detected"] == 1, row
+
+
+def test_diagnose_on_a_folder_that_is_not_a_run(tmp_path, cli):
+    code, _, err = cli("doctor", str(tmp_path / "nope"))
+    assert code == 2 and "does not exist" in err
+    code, _, err = cli("doctor", str(tmp_path))
+    assert code == 2 and "not a ganhacks run folder" in err
+
+
+def test_replay_resets_after_a_rollback_in_the_file():
+    rows = [healthy_row(s) for s in range(10, 210, 10)]
+    rows[9]["loss_d"] = float("nan")  # step 100
+    rows += [healthy_row(s) for s in range(90, 210, 10)]  # rolled back to 80, trained again
+    events = diagnose(rows, CFG, {"data": {"kind": "2d", "modes": [[0, 0]] * 8, "num_classes": 8}})
+    assert [(e.code, e.step) for e in events] == [("non_finite", 100)]
