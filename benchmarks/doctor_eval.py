@@ -63,6 +63,22 @@ class InflateD(Trick):
                         p.mul_(self.factor)
 
 
+class LrSpike(Trick):
+    """Fault injection: after step ``at`` both learning rates are multiplied by ``factor`` (a schedule bug)."""
+
+    key = "inject/lr_spike"
+
+    def __init__(self, at: int, factor: float = 50.0):
+        self.at, self.factor, self.fired = at, factor, False
+
+    def after_step(self, ctx):
+        if ctx.step + 1 == self.at and not self.fired:
+            self.fired = True
+            for opt in (ctx.opt_g, ctx.opt_d):
+                for group in opt.param_groups:
+                    group["lr"] *= self.factor
+
+
 @dataclass
 class Case:
     name: str
@@ -81,10 +97,16 @@ CASES = [
     Case("non_finite: G weights NaN at 300", "non_finite", "digits", 600, inject=lambda: [PoisonG(300)], onset=300),
     Case("g_fools: D's labels inverted", "g_fools_with_garbage", "digits", 600, ["tricks.noisy_labels.p=1.0"]),
     Case("stalled: G lr 1e-12", "stalled", "digits", 600, ["optim.g.lr=1e-12"]),
-    Case("unstable: ring8, batch 8", "unstable", "ring8", 1500, ["train.batch_size=8"]),
+    Case("unstable: lr x50 at 400", "unstable", "digits", 800, inject=lambda: [LrSpike(400)], onset=400),
     Case("healthy: ring8", None, "ring8", 1500),
     Case("healthy: grid25", None, "grid25", 1500),
     Case("healthy: digits", None, "digits", 1500),
+    Case("healthy: ring8, recommended", None, "ring8", 1500, ["preset=recommended"]),
+    Case("healthy: grid25, recommended", None, "grid25", 1500, ["preset=recommended"]),
+    Case("healthy: digits, recommended", None, "digits", 1500, ["preset=recommended"]),
+    Case(
+        "healthy: digits, minibatch stddev, 2 D steps", None, "digits", 1500, ["tricks.minibatch_stddev=on", "train.d_steps=2"]
+    ),  # fmt: skip
 ]
 FAST = ["d_wins: D lr x50, 5 D steps", "non_finite: G weights NaN at 300", "healthy: digits"]
 FAST_STEPS = 400
@@ -158,10 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--fast", action="store_true", help=f"only {len(FAST)} cases, {FAST_STEPS} steps, 1 seed")
+    p.add_argument("--only", help="run only the cases whose name contains this text")
     p.add_argument("--out", help="where the runs go (default: a temporary folder)")
     p.add_argument("--json", help="also write the per-run results here")
     args = p.parse_args(argv)
     cases = [c for c in CASES if c.name in FAST] if args.fast else CASES
+    cases = [c for c in cases if args.only in c.name] if args.only else cases
     seeds = 1 if args.fast else args.seeds
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

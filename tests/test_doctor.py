@@ -186,12 +186,20 @@ def test_warn_run_writes_events_and_verdict_and_the_cli_agrees(tmp_path, cli):
 
 
 def test_stop_ends_the_run_with_a_final_checkpoint(tmp_path):
+    run = ganhacks.train(build_config(overrides=[*SMALL, "doctor.action=stop", "optim.g.lr=1e-12"]), out=tmp_path)
+    assert run.step == 110  # stalled: five probes (20 steps apart) after the 20-step warm-up
+    assert list_checkpoints(run.path / "checkpoints")[-1].stem == "step_0000110"
+    verdict = json.loads((run.path / "verdict.json").read_text())
+    assert verdict["actions"][0]["event"] == "stop" and verdict["actions"][0]["cause"] == "stalled"
+
+
+def test_stop_on_nan_weights_writes_no_checkpoint_of_them(tmp_path):
     de = _injections()
     run = ganhacks.train(build_config(overrides=[*SMALL, "doctor.action=stop"]), out=tmp_path, tricks=[de.PoisonG(100)])
     assert run.step == 110
-    assert list_checkpoints(run.path / "checkpoints")[-1].stem == "step_0000110"
-    verdict = json.loads((run.path / "verdict.json").read_text())
-    assert verdict["actions"][0]["event"] == "stop" and verdict["actions"][0]["cause"] == "non_finite"
+    saved = list_checkpoints(run.path / "checkpoints")
+    assert saved and all(int(p.stem[5:]) < 100 for p in saved)
+    assert all(torch.isfinite(t).all() for t in load_checkpoint(saved[-1])["G"].values())
 
 
 def test_rollback_restores_healthy_weights_applies_the_remedy_and_goes_on(tmp_path):
@@ -199,7 +207,7 @@ def test_rollback_restores_healthy_weights_applies_the_remedy_and_goes_on(tmp_pa
     from ganhacks.training import RunDir, Trainer, new_run_dir
 
     de = _injections()
-    cfg, data = prepare(build_config(overrides=[*SMALL, "doctor.action=rollback", "checkpoint.every=40"]))
+    cfg, data = prepare(build_config(overrides=[*SMALL, "doctor.action=rollback", "checkpoint.every=20"]))
     seen = {}
 
     class Watched(Trainer):
@@ -207,6 +215,7 @@ def test_rollback_restores_healthy_weights_applies_the_remedy_and_goes_on(tmp_pa
             result = super()._rollback(event)
             seen["G"] = {k: v.clone() for k, v in self.G.state_dict().items()}
             seen["saved"] = load_checkpoint(self.run.checkpoints / f"step_{self.step:07d}.json")["G"]
+            seen["newer"] = [p.stem for p in list_checkpoints(self.run.checkpoints) if int(p.stem[5:]) > self.step]
             seen["step"], seen["lr_d"], seen["lr_g"] = (
                 self.step,
                 self.opt_d.param_groups[0]["lr"],
@@ -217,8 +226,9 @@ def test_rollback_restores_healthy_weights_applies_the_remedy_and_goes_on(tmp_pa
     trainer = Watched(cfg, data, tricks=[de.PoisonG(100)])
     trainer.run = RunDir(new_run_dir(tmp_path, "digits", "baseline"))
     trainer.fit()
-    # restored from the newest checkpoint before the poison (step 80), with both learning rates halved
-    assert seen["step"] == 80
+    # restored from the newest healthy checkpoint, with both learning rates halved: the poison struck at
+    # the end of step 100, so that step's checkpoint was refused (NaN weights) and 80 is the newest
+    assert seen["step"] == 80 and seen["newer"] == []
     saved = seen["saved"]
     assert all(torch.equal(seen["G"][k], saved[k]) for k in saved)
     assert seen["lr_d"] == cfg.optim.d.lr / 2 and seen["lr_g"] == cfg.optim.g.lr / 2

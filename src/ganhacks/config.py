@@ -333,7 +333,9 @@ class DoctorConfig:
     coverage_floor: float = 0.5
     """mode_collapse: fewer than this fraction of the modes (2D) or classes (eval rows) covered."""
     spike_factor: float = 5.0
-    """unstable: the losses' median row-to-row swing over a window above this multiple of its usual size."""
+    """unstable: the losses' median row-to-row swing over a window above this multiple of its recent size ..."""
+    swing_floor: float = 0.25
+    """... and above this; healthy ring8 runs swing up to about 0.12 as G starts to learn (docs/doctor.md)."""
     stall_tol: float = 1e-6
     """stalled: G's weights change by less than this (relative) between probes."""
 
@@ -778,7 +780,8 @@ def _validate_doctor(d: DoctorConfig) -> None:
         raise ConfigError(f"Config key 'doctor.probe_n' must be at least 2 (pairwise distances), got {d.probe_n}.")
     if d.warmup is not None and d.warmup < 0:
         raise ConfigError(f"Config key 'doctor.warmup' must be >= 0, got {d.warmup}.")
-    for key in ("d_gap", "grad_limit", "fool_gap", "diversity_floor", "coverage_floor", "spike_factor", "stall_tol"):
+    for key in ("d_gap", "grad_limit", "fool_gap", "diversity_floor", "coverage_floor", "spike_factor", "swing_floor",
+                "stall_tol"):  # fmt: skip
         value = getattr(d, key)
         if not (value > 0 and math.isfinite(value)):
             raise ConfigError(f"Config key 'doctor.{key}' must be a positive number, got {value}.")

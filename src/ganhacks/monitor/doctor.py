@@ -74,6 +74,9 @@ def _num(row: dict[str, Any], key: str) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
+UNKNOWN = object()  # a detector's answer for a row that cannot tell
+
+
 @dataclass
 class _Streak:
     since: int | None = None
@@ -85,7 +88,7 @@ class _Streak:
 class Detector:
     """A condition on one row (and the history before it) that must hold on ``need`` rows in a row.
 
-    :meth:`condition` returns the evidence when the sign is there, ``{}``-less ``None`` when it is
+    :meth:`condition` returns the evidence (a dict of numbers) when the sign is there, None when it is
     not, and :data:`UNKNOWN` when the row cannot tell (a row without a probe), which neither extends
     nor breaks the streak.
     """
@@ -129,9 +132,6 @@ class Detector:
     def pending_since(self) -> int | None:
         """The step where a condition that still holds began (raised or not)."""
         return self.streak.since
-
-
-UNKNOWN = object()
 
 
 class NonFinite(Detector):
@@ -256,18 +256,19 @@ class ModeCollapse(Detector):
 
 
 class Unstable(Detector):
-    """The losses' step-to-step swings spike far above their usual size. A swing is the change between
-    consecutive rows; the window's median swing is compared with the running median of past windows.
-    Medians of changes ignore a single jump (a loss settling at a new level), and catch oscillation."""
+    """The losses' row-to-row swings spike far above their recent size. A swing is the change between
+    consecutive rows; the window's median swing is compared with the median over the last
+    ``RECENT`` windows. Medians of changes ignore a single jump (a loss settling at a new level) and
+    catch oscillation; a recent baseline follows a run whose losses start moving as G learns."""
 
     code = "unstable"
     slow = True
-    FLOOR = 0.05  # swings smaller than this are never instability, however calm the run was before
+    RECENT = 20
 
     def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
         super().__init__(cfg, info)
         self.need = 2
-        self.baseline: list[float] = []
+        self.baseline: deque[float] = deque(maxlen=self.RECENT)
 
     def condition(self, row, history):
         rows = [*list(history)[-self.cfg.window :], row]
@@ -284,7 +285,7 @@ class Unstable(Detector):
             self.baseline.append(swing)
             return None
         usual = statistics.median(self.baseline)
-        if swing > self.cfg.spike_factor * usual and swing > self.FLOOR:
+        if swing > self.cfg.spike_factor * usual and swing > self.cfg.swing_floor:
             return {"loss_swing": swing, "usual_swing": usual}
         self.baseline.append(swing)  # a spike does not raise the bar for the next one
         return None

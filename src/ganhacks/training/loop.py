@@ -139,7 +139,10 @@ class Trainer:
     def train_step(self) -> None:
         """``train.d_steps`` D updates, then one G update; a trick may ask for more of either."""
         d_steps = self.cfg.train.d_steps
-        ctx = StepContext(step=self.step, total_steps=self.cfg.train.steps, device=self.device, G=self.G, D=self.D)
+        ctx = StepContext(
+            step=self.step, total_steps=self.cfg.train.steps, device=self.device, G=self.G, D=self.D,
+            opt_g=self.opt_g, opt_d=self.opt_d,
+        )  # fmt: skip
         for i in range(d_steps):
             # Only the last D update's fakes feed G's update, so only they keep G's graph.
             fake, fake_labels = self._d_round(ctx, keep_graph=i == d_steps - 1)
@@ -323,6 +326,10 @@ class Trainer:
         state = load_checkpoint(healthy[-1])
         failed_at = self.step
         self.load_state_dict(state)
+        for newer in list_checkpoints(self.run.checkpoints):  # from the abandoned timeline: never load them
+            if int(newer.stem.split("_")[1]) > self.step:
+                newer.unlink(missing_ok=True)
+                newer.with_suffix(".safetensors").unlink(missing_ok=True)
         already = len(state.get("remedies", []))
         self.remedies += remedy
         changes = [apply_remedy(self, name) for name in self.remedies[already:]]
@@ -472,8 +479,13 @@ class Trainer:
                 trick.load_state_dict(saved[slot])
         self.step = int(state["step"])
 
-    def save(self) -> Path:
-        """Checkpoint now, keeping ``checkpoint.keep`` plus the newest one from before any open failure evidence."""
+    def save(self) -> Path | None:
+        """Checkpoint now, keeping ``checkpoint.keep`` plus the newest one from before any open failure
+        evidence. Weights that are not finite are never written (returns None), so every checkpoint
+        is one a rollback or resume can continue from."""
+        if not all(bool(torch.isfinite(p).all()) for net in (self.G, self.D) for p in net.parameters()):
+            log.warning("step %d: not writing a checkpoint, because the weights are not finite", self.step)
+            return None
         protect = None
         before = self.doctor.healthy_before()
         if before is not None:

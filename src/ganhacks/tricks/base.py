@@ -34,6 +34,8 @@ class StepContext:
     g_features: torch.Tensor | None = None  # ... of the fakes in G's update
     loss_d: torch.Tensor | None = None  # of the latest D update
     loss_g: torch.Tensor | None = None  # of the latest G update
+    opt_g: torch.optim.Optimizer | None = None
+    opt_d: torch.optim.Optimizer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
