@@ -30,53 +30,58 @@ import torch
 from ganhacks.tricks import Trick
 
 
-class PoisonG(Trick):
-    """Fault injection: G's first weight tensor becomes NaN after step ``at`` (once, not after a rollback)."""
+class Injection(Trick):
+    """A fault injected once, at the end of step ``at``; after a rollback it does not strike again."""
 
-    key = "inject/poison_g"
-
-    def __init__(self, at: int):
-        self.at, self.fired = at, False
+    def __init__(self, at: int, factor: float = 1.0):
+        self.at, self.factor, self.fired = at, factor, False
 
     def after_step(self, ctx):
         if ctx.step + 1 == self.at and not self.fired:
             self.fired = True
             with torch.no_grad():
-                next(ctx.G.parameters()).fill_(float("nan"))
+                self.strike(ctx)
+
+    def strike(self, ctx) -> None:
+        raise NotImplementedError
 
 
-class InflateD(Trick):
-    """Fault injection: every weight of D is multiplied by ``factor`` after step ``at``, so its logits,
-    and the gradients through it, grow by orders of magnitude."""
+class PoisonG(Injection):
+    """G's first weight tensor becomes NaN."""
+
+    key = "inject/poison_g"
+
+    def strike(self, ctx):
+        next(ctx.G.parameters()).fill_(float("nan"))
+
+
+class InflateD(Injection):
+    """Every weight of D is multiplied by ``factor``, so its logits and the gradients through it grow
+    by orders of magnitude."""
 
     key = "inject/inflate_d"
 
     def __init__(self, at: int, factor: float = 30.0):
-        self.at, self.factor, self.fired = at, factor, False
+        super().__init__(at, factor)
 
-    def after_step(self, ctx):
-        if ctx.step + 1 == self.at and not self.fired:
-            self.fired = True
-            with torch.no_grad():
-                for name, p in ctx.D.named_parameters():
-                    if "weight" in name or name.endswith(".T"):
-                        p.mul_(self.factor)
+    def strike(self, ctx):
+        for name, p in ctx.D.named_parameters():
+            if "weight" in name or name.endswith(".T"):
+                p.mul_(self.factor)
 
 
-class LrSpike(Trick):
-    """Fault injection: after step ``at`` both learning rates are multiplied by ``factor`` (a schedule bug)."""
+class LrSpike(Injection):
+    """Both learning rates are multiplied by ``factor`` (a schedule bug)."""
 
     key = "inject/lr_spike"
 
     def __init__(self, at: int, factor: float = 50.0):
-        self.at, self.factor, self.fired = at, factor, False
+        super().__init__(at, factor)
 
-    def after_step(self, ctx):
-        if ctx.step + 1 == self.at and not self.fired:
-            self.fired = True
-            for opt in (ctx.opt_g, ctx.opt_d):
-                for group in opt.param_groups:
-                    group["lr"] *= self.factor
+    def strike(self, ctx):
+        for opt in (ctx.opt_g, ctx.opt_d):
+            for group in opt.param_groups:
+                group["lr"] *= self.factor
 
 
 @dataclass
