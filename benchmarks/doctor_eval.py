@@ -96,7 +96,7 @@ class Case:
 
 
 CASES = [
-    Case("d_wins: D lr x50, 5 D steps", "d_wins", "digits", 600, ["optim.d.lr=1e-2", "train.d_steps=5"]),
+    Case("d_wins: D lr x50, G lr /10", "d_wins", "digits", 600, ["optim.d.lr=1e-2", "optim.g.lr=2e-5"]),
     Case("exploding: D weights x30 at 300", "exploding_gradients", "ring8", 600, inject=lambda: [InflateD(300)], onset=300),
     Case("mode_collapse: G lr 0.1", "mode_collapse", "ring8", 600, ["optim.g.lr=0.1"]),
     Case("non_finite: G weights NaN at 300", "non_finite", "digits", 600, inject=lambda: [PoisonG(300)], onset=300),
@@ -106,6 +106,7 @@ CASES = [
     Case("healthy: ring8", None, "ring8", 1500),
     Case("healthy: grid25", None, "grid25", 1500),
     Case("healthy: digits", None, "digits", 1500),
+    Case("healthy: mnist5k", None, "mnist5k", 1000),
     Case("healthy: ring8, recommended", None, "ring8", 1500, ["preset=recommended"]),
     Case("healthy: grid25, recommended", None, "grid25", 1500, ["preset=recommended"]),
     Case("healthy: digits, recommended", None, "digits", 1500, ["preset=recommended"]),
@@ -113,7 +114,7 @@ CASES = [
         "healthy: digits, minibatch stddev, 2 D steps", None, "digits", 1500, ["tricks.minibatch_stddev=on", "train.d_steps=2"]
     ),  # fmt: skip
 ]
-FAST = ["d_wins: D lr x50, 5 D steps", "non_finite: G weights NaN at 300", "healthy: digits"]
+FAST = ["d_wins: D lr x50, G lr /10", "non_finite: G weights NaN at 300", "healthy: digits"]
 FAST_STEPS = 400
 
 
@@ -156,6 +157,31 @@ def summarise(case: Case, results: list[dict]) -> dict:
     }
 
 
+def replay(result_files: list[str]) -> tuple[list[dict], list[dict]]:
+    """Re-diagnose recorded runs (the ``--json`` files of earlier calls) with today's default thresholds.
+    The doctor is a function of metrics.jsonl, so this gives the events a live run would have raised."""
+    import dataclasses
+
+    import yaml
+
+    from ganhacks.config import DoctorConfig
+    from ganhacks.monitor.doctor import diagnose
+
+    results = []
+    for path in result_files:
+        for r in json.loads(Path(path).read_text())["runs"]:
+            run = Path(r["run"])
+            rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+            warmup = yaml.safe_load((run / "config.yaml").read_text())["doctor"]["warmup"]
+            cfg = dataclasses.replace(DoctorConfig(), warmup=warmup)
+            events = diagnose(rows, cfg, json.loads((run / "run.json").read_text()))
+            results.append({**r, "events": [(e.code, e.started, e.step) for e in events]})
+    names = [c.name for c in CASES]
+    cases = [c for c in CASES if any(r["case"] == c.name for r in results)]
+    results = [r for r in results if r["case"] in names]  # cases since retired are left out
+    return [summarise(c, [r for r in results if r["case"] == c.name]) for c in cases], results
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| case | expected event | detected | median delay (steps) | runs with other events |",
@@ -188,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="run only the cases whose name contains this text")
     p.add_argument("--out", help="where the runs go (default: a temporary folder)")
     p.add_argument("--json", help="also write the per-run results here")
+    p.add_argument("--replay", nargs="+", metavar="JSON", help="re-diagnose the runs recorded in these --json files")
     args = p.parse_args(argv)
+    if args.replay:
+        rows, results = replay(args.replay)
+        print(table(rows))
+        print(f"\n{len(results)} recorded runs re-diagnosed with the current thresholds")
+        return 0
     cases = [c for c in CASES if c.name in FAST] if args.fast else CASES
     cases = [c for c in cases if args.only in c.name] if args.only else cases
     seeds = 1 if args.fast else args.seeds

@@ -318,7 +318,7 @@ class DoctorConfig:
     """Steps between probes: sample diversity, 2D mode coverage, weight finiteness and G's weight change."""
     probe_n: int = 256
     """Fakes (and real samples) per probe, from a fixed z."""
-    d_gap: float = 0.8
+    d_gap: float = 0.9
     """d_wins: D(real) - D(fake) at least this."""
     grad_limit: float = 1000.0
     """exploding_gradients: a global or per-layer gradient norm above this. The seed says 100, but healthy

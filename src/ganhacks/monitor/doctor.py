@@ -267,7 +267,7 @@ class Unstable(Detector):
 
     def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
         super().__init__(cfg, info)
-        self.need = 2
+        self.need = 4  # a single loss spike that D recovers from within a few rows is not instability
         self.baseline: deque[float] = deque(maxlen=self.RECENT)
 
     def condition(self, row, history):
