@@ -210,10 +210,10 @@ def diagnose(path: str | Path) -> dict[str, Any]:
 def resolve_saved(cfg: RunConfig) -> RunConfig:
     """A config read back from a run folder: auto values it could not have resolved then (written by an
     older version) are filled the way training fills them."""
-    from ganhacks.config import replace
+    from ganhacks.config import auto_warmup, replace
 
     if cfg.doctor.warmup is None:
-        cfg = replace(cfg, **{"doctor.warmup": cfg.train.steps // 10})
+        cfg = replace(cfg, **{"doctor.warmup": auto_warmup(cfg.train.steps)})
     return cfg
 
 

@@ -758,6 +758,11 @@ def _validate_tricks(t: TricksConfig) -> None:
             raise ConfigError(f"Config key 'tricks.replay.size' must be a positive number, got {t.replay.size}.")
 
 
+def auto_warmup(steps: int) -> int:
+    """doctor.warmup when it is auto: a tenth of the run."""
+    return steps // 10
+
+
 def remedy_names(text: str) -> list[str]:
     """The remedies named by ``doctor.remedy`` ([] for auto); an unknown name is a ConfigError."""
     if text.strip() == "auto":
@@ -822,7 +827,7 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
         "train.batch_size": cfg.train.batch_size or (100 if two_d else 64),
         "train.sample_every": cfg.train.sample_every or max(1, math.ceil(cfg.train.steps / 10)),
         "checkpoint.every": cfg.checkpoint.every or max(1, math.ceil(cfg.train.steps / 4)),
-        "doctor.warmup": cfg.doctor.warmup if cfg.doctor.warmup is not None else cfg.train.steps // 10,
+        "doctor.warmup": cfg.doctor.warmup if cfg.doctor.warmup is not None else auto_warmup(cfg.train.steps),
     }
     for net in ("g", "d"):
         o: OptimConfig = getattr(cfg.optim, net)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganhacks.data import Dataset
+from ganhacks.metrics.toy import hq_mode_counts
 from ganhacks.sampling import generate, latents
 
 PROBE_SEED = 0xD0C
@@ -31,6 +32,11 @@ def mean_pairwise_distance(x: torch.Tensor) -> float:
     return float(torch.pdist(_features(x)).mean())
 
 
+def weights_finite(*modules: nn.Module) -> bool:
+    """True when no parameter of ``modules`` holds a NaN or Inf."""
+    return all(bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
+
+
 def _flat(module: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten().float().cpu() for p in module.parameters()])
 
@@ -47,7 +53,7 @@ class Probe:
         self._last_g: torch.Tensor | None = None
 
     def __call__(self, G: nn.Module, D: nn.Module) -> dict[str, float]:
-        finite = all(bool(torch.isfinite(p).all()) for net in (G, D) for p in net.parameters())
+        finite = weights_finite(G, D)
         out: dict[str, float] = {"doctor/finite": float(finite)}
         g = _flat(G)
         if self._last_g is not None and self._last_g.shape == g.shape:
@@ -61,14 +67,11 @@ class Probe:
             return out
         out["doctor/diversity"] = mean_pairwise_distance(fake) / max(self.real_diversity, 1e-12)
         if self.data.kind == "2d":
-            points = self.data.to_data_space(fake).double()
-            dist, nearest = torch.cdist(points, self.data.modes.double()).min(dim=1)
-            hq = dist < 3 * self.data.mode_std
-            counts = torch.bincount(nearest[hq], minlength=len(self.data.modes))
+            counts, n_hq = hq_mode_counts(self.data.to_data_space(fake), self.data.modes, self.data.mode_std)
             # A mode counts when it holds a real share of the probe (not the 1-2 stray high-quality
             # samples that an untrained G scatters), so early training does not look like coverage.
-            out["doctor/modes"] = float((counts >= max(2, MODE_SHARE * len(points))).sum())
-            out["doctor/hq"] = float(hq.float().mean())
+            out["doctor/modes"] = float((counts >= max(2, MODE_SHARE * len(fake))).sum())
+            out["doctor/hq"] = n_hq / len(fake)
         return out
 
     def reset(self) -> None:

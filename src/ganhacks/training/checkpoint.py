@@ -74,11 +74,20 @@ def save_checkpoint(
     atomic_write(directory / f"{stem}.json", json.dumps(meta).encode())
     if keep is not None:
         for old in list_checkpoints(directory)[:-keep]:
-            if protect is not None and old.name == f"step_{protect:07d}.json":
-                continue
-            old.unlink(missing_ok=True)
-            old.with_suffix(".safetensors").unlink(missing_ok=True)
+            if checkpoint_step(old) != protect:
+                remove_checkpoint(old)
     return directory / f"{stem}.json"
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of a checkpoint file named ``step_NNNNNNN.json`` (as :func:`list_checkpoints` returns them)."""
+    return int(_NAME.match(path.name).group(1))
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a checkpoint: its JSON file and its tensors."""
+    path.unlink(missing_ok=True)
+    path.with_suffix(".safetensors").unlink(missing_ok=True)
 
 
 def list_checkpoints(directory: str | Path) -> list[Path]:

@@ -30,11 +30,17 @@ from ganhacks import losses
 from ganhacks.config import RunConfig, dump_yaml
 from ganhacks.data import BatchSampler, Dataset
 from ganhacks.monitor.doctor import AUTO_REMEDIES, Doctor, Event, run_info, verdict
-from ganhacks.monitor.probe import Probe
+from ganhacks.monitor.probe import Probe, weights_finite
 from ganhacks.monitor.stats import Collector, collecting, report
 from ganhacks.plots import save_image_grid, save_scatter
 from ganhacks.sampling import draw_latents, generate, latents
-from ganhacks.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from ganhacks.training.checkpoint import (
+    checkpoint_step,
+    list_checkpoints,
+    load_checkpoint,
+    remove_checkpoint,
+    save_checkpoint,
+)
 from ganhacks.training.remedies import apply_remedy
 from ganhacks.training.rundir import RunDir
 from ganhacks.tricks import StepContext, Trick, TrickStack, build_tricks
@@ -320,16 +326,15 @@ class Trainer:
         if self.rollbacks >= doc.max_rollbacks:
             return self._stop(event, f"doctor.max_rollbacks={doc.max_rollbacks} reached")
         limit = event.started - self.cfg.train.log_every  # the first bad row averages the steps after this
-        healthy = [p for p in list_checkpoints(self.run.checkpoints) if int(p.stem.split("_")[1]) <= limit]
+        healthy = [p for p in list_checkpoints(self.run.checkpoints) if checkpoint_step(p) <= limit]
         if not healthy:
             return self._stop(event, "no checkpoint from before the failure")
         state = load_checkpoint(healthy[-1])
         failed_at = self.step
         self.load_state_dict(state)
         for newer in list_checkpoints(self.run.checkpoints):  # from the abandoned timeline: never load them
-            if int(newer.stem.split("_")[1]) > self.step:
-                newer.unlink(missing_ok=True)
-                newer.with_suffix(".safetensors").unlink(missing_ok=True)
+            if checkpoint_step(newer) > self.step:
+                remove_checkpoint(newer)
         already = len(state.get("remedies", []))
         self.remedies += remedy
         changes = [apply_remedy(self, name) for name in self.remedies[already:]]
@@ -483,13 +488,13 @@ class Trainer:
         """Checkpoint now, keeping ``checkpoint.keep`` plus the newest one from before any open failure
         evidence. Weights that are not finite are never written (returns None), so every checkpoint
         is one a rollback or resume can continue from."""
-        if not all(bool(torch.isfinite(p).all()) for net in (self.G, self.D) for p in net.parameters()):
+        if not weights_finite(self.G, self.D):
             log.warning("step %d: not writing a checkpoint, because the weights are not finite", self.step)
             return None
         protect = None
         before = self.doctor.healthy_before()
         if before is not None:
-            older = [int(p.stem.split("_")[1]) for p in list_checkpoints(self.run.checkpoints)]
+            older = [checkpoint_step(p) for p in list_checkpoints(self.run.checkpoints)]
             older = [s for s in older if s <= before - self.cfg.train.log_every]
             protect = older[-1] if older else None
         return save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), keep=self.cfg.checkpoint.keep, protect=protect)
