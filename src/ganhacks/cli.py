@@ -123,8 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"ganhacks {__version__}")
     p.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    # --debug is also accepted after the command; SUPPRESS keeps a top-level --debug from being reset.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    t = sub.add_parser("train", help="train a GAN; prints the run directory last")
+    t = sub.add_parser("train", parents=[after], help="train a GAN; prints the run directory last")
     t.add_argument("--data", metavar="NAME", help="data set: " + ", ".join(DATA_NAMES))
     t.add_argument("--preset", metavar="NAME", help="named config preset: " + ", ".join(PRESETS) + " (default baseline)")
     t.add_argument("--config", metavar="FILE.yaml", help="YAML config file (applied after the preset)")
@@ -135,10 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. optim.d.lr=1e-4 (repeatable)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or messages; print only the run directory")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit without training")
-    t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     t.set_defaults(func=_train)
 
-    s = sub.add_parser("sample", help="write a sample grid (or a 2D scatter) from a trained run")
+    s = sub.add_parser("sample", parents=[after], help="write a sample grid (or a 2D scatter) from a trained run")
     s.add_argument("run", metavar="RUN", help="run directory")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--out", required=True, metavar="FILE", help="output .png (or .gif with --interpolate)")
@@ -147,26 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--interpolate", choices=["slerp", "lerp"], help="write an animated GIF interpolating between random latents")
     s.add_argument("--frames", type=int, default=32, help="frames between two latents with --interpolate (default 32)")
     s.add_argument("--label", type=int, help="class to draw, for a class-conditional run (tricks.conditional / acgan)")
-    s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     s.set_defaults(func=_sample)
 
-    d = sub.add_parser("doctor", help="diagnose a finished or running run: exit 0 when healthy, 3 when it failed")
+    d = sub.add_parser(
+        "doctor", parents=[after], help="diagnose a finished or running run: exit 0 when healthy, 3 when it failed"
+    )
     d.add_argument("run", metavar="RUN", help="run directory")
     d.add_argument("--json", action="store_true", help="print the verdict as JSON (the keys of verdict.json)")
-    d.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     d.set_defaults(func=_doctor)
 
-    k = sub.add_parser("tricks", help="list every trick: seed number, config key, default, description")
+    k = sub.add_parser("tricks", parents=[after], help="list every trick: seed number, config key, default, description")
     k.add_argument("--json", action="store_true", help="print a JSON list of objects instead of a table")
-    k.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     k.set_defaults(func=_tricks)
 
-    e = sub.add_parser("eval", help="compute every metric that applies to a run; writes RUN/eval.json and prints it")
+    e = sub.add_parser(
+        "eval", parents=[after], help="compute every metric that applies to a run; writes RUN/eval.json and prints it"
+    )
     e.add_argument("run", metavar="RUN", help="run directory")
     e.add_argument("--n", type=int, help="generated samples (default: 2,500 for 2D data, 5,000 for images)")
     e.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
     e.add_argument("--inception-weights", metavar="PATH", help="local FID Inception weights (or $GANHACKS_INCEPTION_WEIGHTS)")
-    e.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     e.set_defaults(func=_eval)
     return p
 
