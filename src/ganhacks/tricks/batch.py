@@ -11,7 +11,7 @@ from ganhacks.models.layers import init_normal as _init
 from ganhacks.tricks.base import StepContext, Trick
 
 
-def _head_input(D: nn.Module) -> torch.Tensor:
+def head_input(D: nn.Module) -> torch.Tensor:
     """The shape of what D's head receives, found with one dummy sample pair through D.features."""
     first = next(m for m in D.features.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
     if isinstance(first, nn.Linear):
@@ -55,7 +55,7 @@ class MinibatchDiscriminationTrick(Trick):
         self.conf = conf
 
     def build(self, G: nn.Module, D: nn.Module) -> None:
-        features = _head_input(D).flatten(1).shape[1]
+        features = head_input(D).flatten(1).shape[1]
         layer = MinibatchDiscrimination(features, self.conf.kernels, self.conf.kernel_dim)
         D.head = nn.Sequential(layer, _init(nn.Linear(features + self.conf.kernels, 1)))
 

@@ -61,10 +61,10 @@ class ACGAN(Trick):
         self.head: nn.Module | None = None
 
     def build(self, G: nn.Module, D: nn.Module) -> None:
-        from ganhacks.tricks.batch import _head_input
+        from ganhacks.tricks.batch import head_input
 
         condition_generator(G, self.num_classes, self.conf.embed_dim)
-        h = _head_input(D)
+        h = head_input(D)
         if h.dim() == 4:  # DCGAN: a conv over the whole base grid, like D's own head
             head: nn.Module = nn.Sequential(nn.Conv2d(h.shape[1], self.num_classes, h.shape[-1], bias=True), nn.Flatten())
         else:
