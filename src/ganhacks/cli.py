@@ -1,4 +1,4 @@
-"""The ``ganhacks`` command line: ``train``, ``sample``, ``eval``, ``doctor`` and ``tricks``.
+"""The ``ganhacks`` command line: ``train``, ``sample``, ``eval``, ``doctor``, ``tricks``, ``ablate`` and ``report``.
 
 Errors caused by the user's input print one sentence (``error: ...``) and exit with code 2;
 ``--debug`` shows the full traceback instead.
@@ -114,6 +114,36 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ablate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ganhacks.bench.ablate import Plan, ablate, machine_description, main_progress, verdict_table
+
+    plan = Plan(
+        data=args.data,
+        tricks=[t.strip() for t in args.tricks.split(",") if t.strip()],
+        seeds=args.seeds,
+        steps=args.steps,
+        base=args.base,
+        mode=args.mode,
+        set=list(args.set or []),
+        command=" ".join(shlex.quote(a) for a in ["ganhacks", *sys.argv[1:]]) if args.command_line is None else args.command_line,
+        machine=machine_description(),
+    )
+    summary = ablate(args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress)
+    if not args.quiet:
+        print(verdict_table(summary), file=sys.stderr)
+    print(f"{args.out}/report.html")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ganhacks.bench.report import write_report
+
+    print(write_report(args.path))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ganhacks import __version__
     from ganhacks.config import PRESETS
@@ -170,6 +200,39 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--step", type=int, help="checkpoint step (default: the newest)")
     e.add_argument("--inception-weights", metavar="PATH", help="local FID Inception weights (or $GANHACKS_INCEPTION_WEIGHTS)")
     e.set_defaults(func=_eval)
+
+    a = sub.add_parser(
+        "ablate", parents=[after], help="run tricks x seeds ablations; writes results, statistics and report.html (resumable)"
+    )
+    a.add_argument("--data", required=True, metavar="NAME", help="data set: " + ", ".join(DATA_NAMES))
+    a.add_argument(
+        "--tricks",
+        required=True,
+        metavar="KEY[,KEY...]",
+        help="tricks to test: switches (replay, tricks.pack) or key=value settings joined by '+' "
+        "(tricks.label_smoothing.mode=two_sided_random, optim.d.name=sgd+optim.d.lr=0.01)",
+    )
+    a.add_argument("--seeds", type=int, required=True, metavar="K", help="training seeds 0..K-1 per arm")
+    a.add_argument("--steps", type=int, required=True, metavar="N", help="training steps per run")
+    a.add_argument("--base", default="baseline", metavar="PRESET", help="the preset every arm starts from (default baseline)")
+    a.add_argument(
+        "--mode",
+        choices=["add-one", "leave-one-out", "both"],
+        default="add-one",
+        help="add each trick to the base, remove each from the full set, or both (default add-one)",
+    )
+    a.add_argument(
+        "--workers", type=int, default=1, metavar="W", help="parallel runs, each with its share of the CPU threads (default 1)"
+    )
+    a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every arm (repeatable)")
+    a.add_argument("--out", required=True, metavar="DIR", help="the ablation folder; calling again with it resumes")
+    a.add_argument("--quiet", action="store_true", help="no progress lines; print only the report's path")
+    a.add_argument("--command-line", help=argparse.SUPPRESS)  # what the report quotes, for scripts that call ablate
+    a.set_defaults(func=_ablate)
+
+    r = sub.add_parser("report", parents=[after], help="regenerate report.html (and report.md) of a run or an ablation folder")
+    r.add_argument("path", metavar="RUN_OR_ABLATION_DIR", help="a run folder or an ablation folder")
+    r.set_defaults(func=_report)
     return p
 
 

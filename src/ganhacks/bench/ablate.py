@@ -1,0 +1,536 @@
+"""Trick ablations over seeds: the code behind ``ganhacks ablate``.
+
+An ablation is a folder::
+
+    DIR/ablation.json            what was asked (data, base preset, steps, mode, tricks, seeds, --set)
+    DIR/runs/ARM/seed_S/         one ordinary run directory per arm and seed, plus its result.json
+    DIR/results.json, .csv       one row per arm x seed: eval metrics, doctor verdict, steps, wall time
+    DIR/stats.json               per arm and per trick statistics (see :mod:`ganhacks.bench.stats`)
+    DIR/report.html, report.md   the report (see :mod:`ganhacks.bench.report`)
+
+A run counts as done once its ``result.json`` exists; that file is written last and atomically, so
+an interrupted call leaves at most unfinished run folders, which the next call starts afresh.
+
+Each trick is measured as (runs with it) minus (runs without it):
+
+- ``add-one``: with = base + the trick, without = base.
+- ``leave-one-out``: with = the full set (base + every trick), without = the full set minus the
+  trick. Removing a switched trick (``replay``) sets it off, even when the base preset had it on;
+  removing a ``key=value`` trick leaves that key at the base's value.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ganhacks.bench import stats
+from ganhacks.errors import ConfigError, GanhacksError
+
+Mode = Literal["add-one", "leave-one-out", "both"]
+MODES: tuple[str, ...] = ("add-one", "leave-one-out", "both")
+PLAN_VERSION = 1
+# Keys of a run's eval.json that are bookkeeping, not metrics.
+_NOT_METRICS = {"step", "n", "n_real", "feature_extractor", "classifier_accuracy"}
+
+
+# --------------------------------------------------------------------------- what to run
+
+
+@dataclass(frozen=True)
+class TrickSpec:
+    """One entry of ``--tricks``: the overrides that add it, and those that take it out of a set."""
+
+    text: str
+    on: tuple[str, ...]
+    off: tuple[str, ...] = ()
+
+
+def _switch_names() -> list[str]:
+    from ganhacks.config import TricksConfig, _hints
+
+    return list(_hints(TricksConfig))
+
+
+def parse_tricks(text: str | Iterable[str]) -> list[TrickSpec]:
+    """Parse ``--tricks``: comma-separated entries, each either a switch (``replay`` or
+    ``tricks.replay``, turned on at its defaults) or ``key=value`` settings joined by ``+``
+    (``tricks.label_smoothing.mode=two_sided_random``, ``optim.d.name=sgd+optim.d.lr=0.01``)."""
+    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text)]
+    items = [t for t in items if t]
+    if not items:
+        raise ConfigError("--tricks is empty; give at least one trick, e.g. --tricks replay,minibatch_stddev.")
+    switches = _switch_names()
+    specs: list[TrickSpec] = []
+    for item in items:
+        if "=" in item:
+            parts = tuple(p.strip() for p in item.split("+"))
+            bad = [p for p in parts if "=" not in p]
+            if bad:
+                raise ConfigError(f"Trick '{item}' mixes a setting with '{bad[0]}'; join key=value settings with '+'.")
+            specs.append(TrickSpec(item, parts))
+            continue
+        name = item.removeprefix("tricks.")
+        if name not in switches:
+            from ganhacks.tricks.catalogue import CATALOGUE
+
+            choices = [c.key for c in CATALOGUE if not c.key.startswith("tricks.")]
+            if item in choices:
+                raise ConfigError(f"'{item}' is a choice, not a switch; give the value to test, e.g. {item}=VALUE.")
+            near = difflib.get_close_matches(name, switches, n=1)
+            hint = f"did you mean '{near[0]}'?" if near else "see `ganhacks tricks` for the switches."
+            raise ConfigError(f"Unknown trick '{item}'; {hint}")
+        specs.append(TrickSpec(item, (f"tricks.{name}=on",), (f"tricks.{name}=off",)))
+    texts = [s.text for s in specs]
+    dupes = sorted({t for t in texts if texts.count(t) > 1})
+    if dupes:
+        raise ConfigError(f"Trick '{dupes[0]}' is listed twice in --tricks; list each trick once.")
+    return specs
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration of the ablation: the base plus ``overrides``."""
+
+    name: str  # "base", "+TRICK", "full", "-TRICK"
+    role: Literal["base", "add", "full", "drop"]
+    trick: str | None
+    overrides: tuple[str, ...]
+
+    @property
+    def slug(self) -> str:
+        """A folder name that is safe on every file system and unique per configuration."""
+        label = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.trick or self.role).strip("._-")[:40] or "arm"
+        digest = hashlib.sha1("\n".join(self.overrides).encode()).hexdigest()[:6]
+        return f"{self.role}-{label}-{digest}" if self.trick else self.role
+
+
+def plan_arms(specs: list[TrickSpec], mode: str) -> list[Arm]:
+    """The arms an ablation runs, in report order."""
+    if mode not in MODES:
+        raise ConfigError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}.")
+    arms: list[Arm] = []
+    if mode in ("add-one", "both"):
+        arms.append(Arm("base", "base", None, ()))
+        arms += [Arm(f"+{s.text}", "add", s.text, s.on) for s in specs]
+    if mode in ("leave-one-out", "both"):
+        everything = tuple(o for s in specs for o in s.on)
+        arms.append(Arm("full", "full", None, everything))
+        for s in specs:
+            rest = tuple(o for t in specs if t is not s for o in t.on)
+            arms.append(Arm(f"-{s.text}", "drop", s.text, rest + s.off))
+    return arms
+
+
+@dataclass
+class Plan:
+    """What an ablation was asked to do; saved as ``ablation.json`` and checked on every later call."""
+
+    data: str
+    tricks: list[str]
+    seeds: int
+    steps: int
+    base: str = "baseline"
+    mode: str = "add-one"
+    set: list[str] = field(default_factory=list)
+    command: str = ""
+    created: str = ""
+    machine: str = ""
+    version: int = PLAN_VERSION
+
+    # These define the experiment; the rest (seeds, command, when and where) may differ between calls.
+    IDENTITY = ("data", "tricks", "steps", "base", "mode", "set")
+
+    def specs(self) -> list[TrickSpec]:
+        return parse_tricks(self.tricks)
+
+    def arms(self) -> list[Arm]:
+        return plan_arms(self.specs(), self.mode)
+
+    def config(self, arm: Arm, seed: int):
+        """The RunConfig of one arm and seed (validated; auto values are filled later, from the data)."""
+        from ganhacks.config import build_config, nest
+
+        values = nest({"data.name": self.data, "train.steps": self.steps, "train.seed": seed})
+        return build_config(preset=self.base, values=values, overrides=[*self.set, *arm.overrides])
+
+
+def machine_description() -> str:
+    """A one-line description of this machine for reports: CPU model, cores, accelerator."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+# --------------------------------------------------------------------------- the folder
+
+
+class Ablation:
+    """An ablation folder: its plan, its run folders and the files computed from them."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def plan_file(self) -> Path:
+        return self.path / "ablation.json"
+
+    @property
+    def runs(self) -> Path:
+        return self.path / "runs"
+
+    def run_dir(self, arm: Arm, seed: int) -> Path:
+        return self.runs / arm.slug / f"seed_{seed}"
+
+    def read_plan(self) -> Plan:
+        try:
+            raw = json.loads(self.plan_file.read_text(encoding="utf-8"))
+            return Plan(**{k: v for k, v in raw.items() if k in Plan.__dataclass_fields__})
+        except FileNotFoundError:
+            raise GanhacksError(f"'{self.path}' is not an ablation folder (it has no ablation.json).") from None
+        except (OSError, ValueError, TypeError):
+            raise GanhacksError(f"'{self.plan_file}' is damaged; start the ablation in a new --out folder.") from None
+
+    def open(self, plan: Plan) -> Plan:
+        """Create the folder for ``plan``, or reopen it when it holds the same experiment.
+
+        More seeds than before extend it; a different experiment is refused, naming what differs."""
+        from ganhacks.fileio import atomic_write
+
+        if self.path.exists() and not self.path.is_dir():
+            raise GanhacksError(f"Output path '{self.path}' is not a folder; choose another --out.")
+        if self.plan_file.exists():
+            old = self.read_plan()
+            changed = [k for k in Plan.IDENTITY if getattr(old, k) != getattr(plan, k)]
+            if changed:
+                what = ", ".join(f"{k} ({getattr(old, k)!r} before, {getattr(plan, k)!r} now)" for k in changed)
+                raise GanhacksError(
+                    f"'{self.path}' holds a different ablation: {what}; use a new --out folder or the same settings."
+                )
+            plan.created = old.created
+            plan.seeds = max(plan.seeds, old.seeds)
+        elif self.path.is_dir() and any(self.path.iterdir()):
+            raise GanhacksError(f"Output folder '{self.path}' is not empty and holds no ablation; choose a new --out.")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise GanhacksError(f"Cannot create the output folder '{self.path}' ({e.strerror}); choose another --out.") from None
+        plan.created = plan.created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        atomic_write(self.plan_file, (json.dumps(asdict(plan), indent=2) + "\n").encode())
+        return plan
+
+    # ------------------------------------------------------------------ results
+
+    def results(self, plan: Plan | None = None) -> list[dict[str, Any]]:
+        """One row per finished arm x seed, in plan order (unfinished runs are left out)."""
+        plan = plan or self.read_plan()
+        rows = []
+        for arm in plan.arms():
+            folder = self.runs / arm.slug
+            if not folder.is_dir():
+                continue
+            found = []
+            for run in folder.glob("seed_*"):
+                result = run / "result.json"
+                if result.is_file():
+                    try:
+                        found.append(json.loads(result.read_text(encoding="utf-8")))
+                    except ValueError:
+                        continue
+            rows += sorted(found, key=lambda r: r["seed"])
+        return rows
+
+    def write_results(self, plan: Plan | None = None) -> list[dict[str, Any]]:
+        """Write results.json and results.csv from the finished runs; return the rows."""
+        from ganhacks.fileio import atomic_write
+
+        rows = self.results(plan)
+        atomic_write(self.path / "results.json", (json.dumps(rows, indent=2) + "\n").encode())
+        atomic_write(self.path / "results.csv", results_csv(rows).encode())
+        return rows
+
+    def summarize(self, plan: Plan | None = None) -> dict[str, Any]:
+        """Statistics over the finished runs; also written to stats.json."""
+        from ganhacks.fileio import atomic_write
+
+        plan = plan or self.read_plan()
+        summary = summarize(plan, self.write_results(plan))
+        atomic_write(self.path / "stats.json", (json.dumps(summary, indent=2, allow_nan=True) + "\n").encode())
+        return summary
+
+
+def results_csv(rows: list[dict[str, Any]]) -> str:
+    """The rows as CSV: fixed columns first, then one column per metric."""
+    fixed = ["arm", "role", "trick", "seed", "steps", "wall_s", "eval_s", "healthy", "failures", "error", "run"]
+    metrics = sorted({k for r in rows for k in r.get("metrics", {})})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(fixed + metrics)
+    for r in rows:
+        cells = [";".join(r[k]) if k == "failures" else r.get(k) for k in fixed]
+        writer.writerow(cells + [r.get("metrics", {}).get(m) for m in metrics])
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- statistics
+
+PRIMARY_ORDER = ("kl", "fd", "fd_inception", "modes")
+
+
+def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per arm: runs, failure rate, mean and SE of each metric. Per trick and role: the difference
+    from the arm without it, with a paired bootstrap 95 % CI, and a verdict per metric; the headline
+    verdict is the primary metric's (KL for 2D and Stacked MNIST, FD for labelled images)."""
+    arms = plan.arms()
+    by_arm: dict[str, list[dict[str, Any]]] = {a.name: [r for r in rows if r["arm"] == a.name] for a in arms}
+    metrics = [m for m in stats.DIRECTIONS if any(m in r.get("metrics", {}) for r in rows)]
+    # The headline metric: the first of PRIMARY_ORDER with any finite value (a 2D run with no
+    # high-quality sample has no KL, so very short runs fall back to the mode count).
+    usable = [m for m in metrics if any(stats.finite([r.get("metrics", {}).get(m)]) for r in rows)]
+    primary = next((m for m in PRIMARY_ORDER if m in usable), usable[0] if usable else None)
+
+    def values(arm: str, metric: str) -> dict[int, float]:
+        out = {}
+        for r in by_arm.get(arm, []):
+            v = r.get("metrics", {}).get(metric)
+            if stats.finite([v]):
+                out[r["seed"]] = float(v)
+        return out
+
+    arm_rows = []
+    for a in arms:
+        runs = by_arm[a.name]
+        entry: dict[str, Any] = {
+            "arm": a.name,
+            "role": a.role,
+            "trick": a.trick,
+            "overrides": list(a.overrides),
+            "runs": len(runs),
+            "failure_rate": stats.failure_rate([bool(r["healthy"]) for r in runs]),
+            "wall_s": stats.mean_se([r["wall_s"] for r in runs])[0] if runs else math.nan,
+            "metrics": {},
+        }
+        for m in metrics:
+            v = list(values(a.name, m).values())
+            mean, se = stats.mean_se(v)
+            lo, hi = stats.bootstrap_mean(v)
+            entry["metrics"][m] = {"mean": mean, "se": se, "ci": [lo, hi], "n": len(v)}
+        arm_rows.append(entry)
+
+    effects = []
+    names = {a.name for a in arms}
+    for spec in plan.tricks:
+        for role, with_arm, without_arm in (("add", f"+{spec}", "base"), ("drop", "full", f"-{spec}")):
+            if with_arm not in names or without_arm not in names:
+                continue
+            effect: dict[str, Any] = {
+                "trick": spec,
+                "role": role,
+                "with": with_arm,
+                "without": without_arm,
+                "failure_rate_with": stats.failure_rate([bool(r["healthy"]) for r in by_arm[with_arm]]),
+                "failure_rate_without": stats.failure_rate([bool(r["healthy"]) for r in by_arm[without_arm]]),
+                "metrics": {},
+            }
+            for m in metrics:
+                diff, lo, hi, paired = stats.bootstrap_diff(values(with_arm, m), values(without_arm, m))
+                effect["metrics"][m] = {
+                    "diff": diff,
+                    "ci": [lo, hi],
+                    "paired": paired,
+                    "verdict": stats.verdict(lo, hi, stats.DIRECTIONS[m]),
+                }
+            effect["verdict"] = effect["metrics"][primary]["verdict"] if primary else "no evidence"
+            effects.append(effect)
+    return {
+        "data": plan.data,
+        "base": plan.base,
+        "mode": plan.mode,
+        "steps": plan.steps,
+        "seeds": plan.seeds,
+        "metrics": metrics,
+        "primary": primary,
+        "directions": {m: stats.DIRECTIONS[m] for m in metrics},
+        "arms": arm_rows,
+        "effects": effects,
+        "bootstrap": {"resamples": stats.BOOTSTRAP_RESAMPLES, "level": 0.95, "seed": stats.BOOTSTRAP_SEED},
+    }
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _job_config(plan: Plan, arm: Arm, seed: int):
+    from ganhacks.api import prepare
+
+    return prepare(plan.config(arm, seed))
+
+
+def run_one(plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path: str) -> dict[str, Any]:
+    """Train and evaluate one arm x seed in ``path``; write and return its result row.
+
+    Runs in a worker process. A run that raises is recorded as failed (with the error) rather than
+    taking the whole ablation down; an interrupt is not caught."""
+    from ganhacks.fileio import atomic_write
+    from ganhacks.training import Trainer
+
+    plan = Plan(**plan_dict)
+    arm = Arm(**{**arm_dict, "overrides": tuple(arm_dict["overrides"])})
+    run = Path(path)
+    if run.exists():  # an unfinished run from an interrupted call: start it again
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
+    row: dict[str, Any] = {
+        "arm": arm.name,
+        "role": arm.role,
+        "trick": arm.trick,
+        "seed": seed,
+        "run": str(Path(arm.slug) / run.name),
+        "steps": 0,
+        "wall_s": 0.0,
+        "eval_s": 0.0,
+        "healthy": False,
+        "failures": [],
+        "error": None,
+        "metrics": {},
+    }
+    try:
+        cfg, data = _job_config(plan, arm, seed)
+        trainer = Trainer(cfg, data, run_dir=run, quiet=True)
+        start = time.perf_counter()
+        trainer.fit()
+        row["wall_s"] = round(time.perf_counter() - start, 3)
+        row["steps"] = trainer.step
+        start = time.perf_counter()
+        result = trainer.evaluate()
+        row["eval_s"] = round(time.perf_counter() - start, 3)
+        row["metrics"] = {k: v for k, v in result.items() if k not in _NOT_METRICS and isinstance(v, (int, float))}
+        verdict = json.loads((run / "verdict.json").read_text(encoding="utf-8"))
+        row["healthy"] = bool(verdict.get("healthy"))
+        row["failures"] = list(verdict.get("failures", []))
+    except Exception as e:  # noqa: BLE001 - one broken run must not end the ablation
+        row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+        row["failures"] = row["failures"] or ["error"]
+    atomic_write(run / "result.json", (json.dumps(row, indent=2) + "\n").encode())
+    return row
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def ablate(
+    out: str | Path,
+    plan: Plan,
+    workers: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every arm x seed of ``plan`` that has not finished yet in ``out``, then write results,
+    statistics and the report. Returns the statistics. Safe to call again after an interruption."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    if workers < 1:
+        raise GanhacksError(f"--workers must be at least 1, got {workers}.")
+    if plan.seeds < 1 or plan.steps < 1:
+        raise GanhacksError(f"--seeds and --steps must be at least 1, got {plan.seeds} and {plan.steps}.")
+    say = progress or (lambda _msg: None)
+    arms = plan.arms()
+    for arm in arms:  # every arm's config must be valid before anything runs or a folder is made
+        _job_config(plan, arm, 0)
+    folder = Ablation(out)
+    plan = folder.open(plan)
+    jobs = [(a, s) for a in arms for s in range(plan.seeds) if not (folder.run_dir(a, s) / "result.json").is_file()]
+    total = len(arms) * plan.seeds
+    say(f"ablation {folder.path}: {len(arms)} arms x {plan.seeds} seeds, {total - len(jobs)} done, {len(jobs)} to run")
+    _warm_evaluator(plan)
+    threads = max(1, available_cores() // workers)
+    done = total - len(jobs)
+
+    def report_one(row: dict[str, Any]) -> None:
+        nonlocal done
+        done += 1
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in list(row["metrics"].items())[:3])
+        state = "healthy" if row["healthy"] else "unhealthy: " + ", ".join(row["failures"])
+        error = f" ({row['error']})" if row["error"] else ""
+        say(f"[{done}/{total}] {row['arm']} seed {row['seed']}: {shown or 'no metrics'}; {state}{error} ({row['wall_s']:.0f} s)")
+        folder.write_results(plan)
+
+    plan_dict = asdict(plan)
+    if workers == 1 or len(jobs) <= 1:
+        _init_worker(threads)
+        for arm, seed in jobs:
+            report_one(run_one(plan_dict, asdict(arm), seed, str(folder.run_dir(arm, seed))))
+    elif jobs:
+        # spawn, not fork: a forked child would inherit the parent's torch thread pools and locks.
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
+            futures = [pool.submit(run_one, plan_dict, asdict(a), s, str(folder.run_dir(a, s))) for a, s in jobs]
+            for future in as_completed(futures):
+                report_one(future.result())
+    summary = folder.summarize(plan)
+    from ganhacks.bench.report import write_ablation_report
+
+    write_ablation_report(folder, plan, summary)
+    return summary
+
+
+def _warm_evaluator(plan: Plan) -> None:
+    """Train (or load) the offline classifier once, before the workers would each do it at once."""
+    from ganhacks.config import DataConfig
+    from ganhacks.data import load_data
+    from ganhacks.metrics.evaluate import Evaluator
+
+    data = load_data(DataConfig(name=plan.data))
+    if data.kind == "image" and data.y is not None:
+        Evaluator(data).classifier()
+
+
+def verdict_table(summary: dict[str, Any]) -> str:
+    """The per-trick verdicts as plain text (what `ganhacks ablate` prints)."""
+    primary = summary["primary"]
+    lines = [f"{'trick':<40} {'role':<5} {'d ' + str(primary):>12} {'95% CI':>24} {'fail':>9}  verdict"]
+    for e in summary["effects"]:
+        m = e["metrics"].get(primary, {})
+        lo, hi = m.get("ci", [math.nan, math.nan])
+        fail = f"{e['failure_rate_with']:.0%}/{e['failure_rate_without']:.0%}"
+        lines.append(
+            f"{e['trick'][:40]:<40} {e['role']:<5} {m.get('diff', math.nan):>12.4g} {f'[{lo:.4g}, {hi:.4g}]':>24} {fail:>9}  {e['verdict']}"
+        )
+    return "\n".join(lines)
+
+
+def main_progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,331 @@
+"""The bench: statistics, planning, the resumable ablation runner and its reports."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ganhacks.bench import stats
+from ganhacks.bench.ablate import Ablation, Plan, ablate, parse_tricks, plan_arms, results_csv
+from ganhacks.bench.report import write_report, write_run_report
+from ganhacks.cli import main
+from ganhacks.errors import ConfigError, GanhacksError
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_mean_se_matches_hand_computation():
+    mean, se = stats.mean_se([1.0, 2.0, 3.0, 4.0])
+    assert mean == 2.5
+    assert se == pytest.approx(math.sqrt(5 / 3) / 2)  # sample std sqrt(5/3), n = 4
+    assert math.isnan(stats.mean_se([7.0])[1])
+
+
+def test_paired_bootstrap_of_a_constant_difference_is_that_difference():
+    without = {s: float(s) for s in range(5)}  # the seed moves both arms alike
+    with_trick = {s: float(s) + 0.5 for s in range(5)}
+    diff, lo, hi, paired = stats.bootstrap_diff(with_trick, without)
+    assert paired
+    assert diff == pytest.approx(0.5) and lo == pytest.approx(0.5) and hi == pytest.approx(0.5)
+
+
+def test_unpaired_bootstrap_when_seeds_differ():
+    diff, lo, hi, paired = stats.bootstrap_diff({0: 1.0, 1: 2.0, 2: 3.0}, {5: 0.0, 6: 1.0, 7: 2.0})
+    assert not paired
+    assert diff == pytest.approx(1.0)
+    assert lo < 1.0 < hi
+
+
+def test_bootstrap_ci_covers_the_mean_difference_and_shrinks_with_more_seeds():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (5, 40):
+        a = {s: float(v) for s, v in enumerate(rng.normal(1.0, 1.0, n))}
+        b = {s: float(v) for s, v in enumerate(rng.normal(0.0, 1.0, n))}
+        diff, lo, hi, _ = stats.bootstrap_diff(a, b)
+        assert lo <= diff <= hi
+        widths.append(hi - lo)
+    assert widths[1] < widths[0]
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "direction", "expected"),
+    [
+        (0.1, 0.3, +1, "helps"),  # higher is better and the CI is above 0
+        (0.1, 0.3, -1, "hurts"),  # lower is better (KL, FD) and the trick raised it
+        (-0.3, -0.1, -1, "helps"),
+        (-0.3, -0.1, +1, "hurts"),
+        (-0.1, 0.3, +1, "no evidence"),
+        (-0.1, 0.3, -1, "no evidence"),
+        (math.nan, math.nan, +1, "no evidence"),
+    ],
+)
+def test_verdict_follows_the_metric_direction(lo, hi, direction, expected):
+    assert stats.verdict(lo, hi, direction) == expected
+
+
+def test_too_few_seeds_give_no_verdict():
+    diff, lo, hi, _ = stats.bootstrap_diff({0: 5.0, 1: 5.1}, {0: 0.0, 1: 0.1})
+    assert diff == pytest.approx(5.0)
+    assert math.isnan(lo) and math.isnan(hi)
+    assert stats.verdict(lo, hi, +1) == "no evidence"
+
+
+def test_failure_rate_and_finite():
+    assert stats.failure_rate([True, False, False, True]) == 0.5
+    assert math.isnan(stats.failure_rate([]))
+    assert stats.finite([1, float("nan"), None, float("inf"), 2.5]) == [1.0, 2.5]
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def test_parse_tricks_forms():
+    specs = parse_tricks("replay, tricks.pack ,optim.d.name=sgd+optim.d.lr=0.01")
+    assert [s.text for s in specs] == ["replay", "tricks.pack", "optim.d.name=sgd+optim.d.lr=0.01"]
+    assert specs[0].on == ("tricks.replay=on",) and specs[0].off == ("tricks.replay=off",)
+    assert specs[1].on == ("tricks.pack=on",)
+    assert specs[2].on == ("optim.d.name=sgd", "optim.d.lr=0.01") and specs[2].off == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("replya", "did you mean 'replay'"),
+        ("loss", "is a choice, not a switch"),
+        ("replay,replay", "listed twice"),
+        ("", "is empty"),
+        ("optim.d.name=sgd+pack", "join key=value settings"),
+    ],
+)
+def test_parse_tricks_errors_are_one_sentence(text, needle):
+    with pytest.raises(ConfigError, match=needle) as info:
+        parse_tricks(text)
+    assert "\n" not in str(info.value)
+
+
+def test_plan_arms_add_one_and_leave_one_out():
+    specs = parse_tricks("replay,loss=minimax")
+    add = plan_arms(specs, "add-one")
+    assert [(a.name, a.overrides) for a in add] == [
+        ("base", ()),
+        ("+replay", ("tricks.replay=on",)),
+        ("+loss=minimax", ("loss=minimax",)),
+    ]
+    drop = plan_arms(specs, "leave-one-out")
+    assert [(a.name, a.overrides) for a in drop] == [
+        ("full", ("tricks.replay=on", "loss=minimax")),
+        ("-replay", ("loss=minimax", "tricks.replay=off")),  # a switch is turned off, even if the base had it on
+        ("-loss=minimax", ("tricks.replay=on",)),  # a setting stays at the base's value
+    ]
+    assert len(plan_arms(specs, "both")) == 6
+    assert len({a.slug for a in plan_arms(specs, "both")}) == 6
+    with pytest.raises(ConfigError, match="--mode"):
+        plan_arms(specs, "sideways")
+
+
+def test_leave_one_out_removes_a_trick_the_base_preset_has():
+    plan = Plan(data="ring8", tricks=["replay"], seeds=1, steps=10, base="recommended", mode="leave-one-out")
+    full, dropped = plan.arms()
+    assert plan.config(full, 0).tricks.replay is not None
+    assert plan.config(dropped, 0).tricks.replay is None
+    assert plan.config(dropped, 0).tricks.instance_noise is not None  # the rest of the preset stays
+
+
+def _plan(**kw) -> Plan:
+    base = dict(data="ring8", tricks=["replay", "tricks.label_smoothing.mode=two_sided_random"], seeds=3, steps=12)
+    return Plan(**{**base, **kw})
+
+
+def test_open_refuses_a_different_experiment_and_names_what_changed(tmp_path):
+    folder = Ablation(tmp_path / "ab")
+    folder.open(_plan())
+    with pytest.raises(GanhacksError, match=r"steps \(12 before, 30 now\)"):
+        folder.open(_plan(steps=30))
+    assert folder.open(_plan(seeds=5)).seeds == 5  # more seeds extend it
+    assert folder.open(_plan(seeds=2)).seeds == 5  # fewer never shrink it
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(GanhacksError, match="not empty and holds no ablation"):
+        Ablation(tmp_path / "other").open(_plan())
+
+
+def test_an_invalid_arm_fails_before_any_folder_exists(tmp_path):
+    plan = _plan(tricks=["train.steps=-3"])
+    with pytest.raises(ConfigError, match="train.steps"):
+        ablate(tmp_path / "ab", plan)
+    assert not (tmp_path / "ab").exists()
+
+
+# --------------------------------------------------------------------------- running
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("bench") / "ab"
+    summary = ablate(out, _plan(command='ganhacks ablate --out "<script>alert(1)</script>"'))
+    return out, summary
+
+
+def test_ablation_writes_one_row_per_arm_and_seed(finished):
+    out, summary = finished
+    rows = json.loads((out / "results.json").read_text())
+    assert [(r["arm"], r["seed"]) for r in rows] == [
+        (arm, s) for arm in ("base", "+replay", "+tricks.label_smoothing.mode=two_sided_random") for s in range(3)
+    ]
+    for r in rows:
+        assert r["steps"] == 12 and r["wall_s"] > 0 and r["error"] is None
+        assert set(r["metrics"]) == {"modes", "hq", "kl"}
+        assert isinstance(r["healthy"], bool)
+        run = out / "runs" / r["run"]
+        assert (run / "verdict.json").is_file() and (run / "eval.json").is_file()
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    assert header[:4] == ["arm", "role", "trick", "seed"] and {"modes", "hq", "kl"} <= set(header)
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + len(rows)
+
+
+def test_ablation_statistics_match_the_rows(finished):
+    out, summary = finished
+    rows = json.loads((out / "results.json").read_text())
+    m = "modes"  # always defined (KL is not, for a run with no high-quality sample)
+    base = [r["metrics"][m] for r in rows if r["arm"] == "base"]
+    arm = next(a for a in summary["arms"] if a["arm"] == "base")
+    assert arm["metrics"][m]["mean"] == pytest.approx(sum(base) / 3)
+    effect = next(e for e in summary["effects"] if e["trick"] == "replay")
+    replay = {r["seed"]: r["metrics"][m] for r in rows if r["arm"] == "+replay"}
+    by_seed = {r["seed"]: r["metrics"][m] for r in rows if r["arm"] == "base"}
+    assert effect["metrics"][m]["diff"] == pytest.approx(sum(replay[s] - by_seed[s] for s in range(3)) / 3)
+    lo, hi = effect["metrics"][m]["ci"]
+    assert lo <= effect["metrics"][m]["diff"] <= hi
+    assert effect["metrics"][m]["verdict"] == stats.verdict(lo, hi, +1)
+    primary = summary["primary"]
+    assert primary in ("kl", "modes")
+    assert effect["verdict"] == effect["metrics"][primary]["verdict"]
+    assert json.loads((out / "stats.json").read_text())["effects"][0]["trick"] == "replay"
+
+
+def test_reports_escape_user_strings(finished):
+    out, _ = finished
+    page = (out / "report.html").read_text()
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'id="verdicts"' in page and page.count("data:image/png;base64,") >= 5
+    assert "http://" not in page and "https://" not in page  # nothing to fetch
+    md = (out / "report.md").read_text()
+    assert "<script" not in md and "| replay | added to base |" in md
+
+
+def test_ablation_resumes_without_rerunning_finished_arms(finished, tmp_path):
+    out = tmp_path / "ab"
+    shutil.copytree(finished[0], out)
+    runs = sorted((out / "runs").glob("*/seed_*/result.json"))
+    lost = runs[4]
+    lost.unlink()  # as if the call was killed while this run trained
+    (lost.parent / "metrics.jsonl").write_text('{"step": 10, "loss_d"')  # a torn line from the crash
+    before = {p: p.stat().st_mtime_ns for p in runs if p != lost}
+    messages: list[str] = []
+    ablate(out, _plan(), progress=messages.append)
+    assert "8 done, 1 to run" in messages[0]
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # finished runs untouched
+    assert lost.is_file()
+    assert len(json.loads((out / "results.json").read_text())) == 9
+
+
+@pytest.mark.slow
+def test_worker_pool_gives_the_same_results_as_one_process(finished, tmp_path):
+    out = tmp_path / "pool"
+    ablate(out, _plan(), workers=2)
+    serial = {(r["arm"], r["seed"]): r["metrics"] for r in json.loads((finished[0] / "results.json").read_text())}
+    pooled = {(r["arm"], r["seed"]): r["metrics"] for r in json.loads((out / "results.json").read_text())}
+    assert pooled == serial  # each run is seeded on its own, whatever process runs it
+
+
+def test_results_csv_flattens_failures():
+    rows = [{"arm": "base", "role": "base", "trick": None, "seed": 0, "steps": 5, "wall_s": 1.0, "eval_s": 0.1,
+             "healthy": False, "failures": ["d_wins", "stalled"], "error": None, "run": "base/seed_0",
+             "metrics": {"kl": 0.5}}]  # fmt: skip
+    lines = results_csv(rows).splitlines()
+    assert lines[1].startswith("base,base,,0,5,1.0,0.1,False,d_wins;stalled,,base/seed_0,0.5")
+
+
+def test_cli_ablate_rejects_a_bad_trick_without_making_a_folder(tmp_path, capsys):
+    code = main(["ablate", "--data", "ring8", "--tricks", "replya", "--seeds", "2", "--steps", "5", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: Unknown trick 'replya'; did you mean 'replay'?")
+    assert err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------- single-run reports
+
+
+def test_run_report_and_report_command(finished, capsys):
+    out, _ = finished
+    run = out / "runs" / json.loads((out / "results.json").read_text())[0]["run"]
+    assert main(["report", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == str(run / "report.html")
+    page = (run / "report.html").read_text()
+    assert 'id="verdict"' in page and "Training curves" in page and "Samples over time" in page
+    assert (run / "report.md").is_file()
+    assert main(["report", str(out)]) == 0
+    assert main(["report", str(out / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_report_escapes_doctor_messages(tmp_path):
+    from ganhacks.api import train
+
+    run = train(data__name="ring8", train__steps=10, out=tmp_path)
+    (run.path / "events.jsonl").write_text(
+        json.dumps({"event": "stop", "step": 10, "message": "<img src=x onerror=alert(1)>"}) + "\n"
+    )
+    page = write_run_report(run.path).read_text()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_report_refuses_a_folder_that_is_neither(tmp_path):
+    with pytest.raises(GanhacksError, match="neither a run folder"):
+        write_report(tmp_path)
+
+
+# --------------------------------------------------------------------------- in a real browser
+
+
+def _browser_or_skip():
+    from browser import find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("GANHACKS_REQUIRE_BROWSER"):
+            pytest.fail("GANHACKS_REQUIRE_BROWSER is set but no Chromium was found; install Debian's chromium package.")
+        pytest.skip("no Chromium here (CI installs Debian's chromium package and requires this test)")
+    return binary
+
+
+@pytest.mark.slow
+def test_reports_render_in_headless_chromium(finished):
+    from browser import Browser
+
+    out, _ = finished
+    run = out / "runs" / json.loads((out / "results.json").read_text())[0]["run"]
+    write_run_report(run)
+    with Browser(_browser_or_skip()) as browser:
+        for page, table in ((out / "report.html", "#verdicts"), (run / "report.html", "#verdict")):
+            browser.open(page)
+            images = browser.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+            assert images and all(images), f"{page}: an image did not load"
+            assert browser.evaluate(f"document.querySelectorAll('{table} tbody tr').length") >= 1
+            assert browser.console_errors() == [], page
+
+
+def test_plan_round_trips_through_its_file(tmp_path):
+    folder = Ablation(tmp_path / "ab")
+    plan = folder.open(replace(_plan(), set=["train.batch_size=50"], machine="test box"))
+    assert folder.read_plan() == plan
