@@ -66,9 +66,10 @@ def _switch_names() -> list[str]:
 
 
 def parse_tricks(text: str | Iterable[str]) -> list[TrickSpec]:
-    """Parse ``--tricks``: comma-separated entries, each either a switch (``replay`` or
-    ``tricks.replay``, turned on at its defaults) or ``key=value`` settings joined by ``+``
-    (``tricks.label_smoothing.mode=two_sided_random``, ``optim.d.name=sgd+optim.d.lr=0.01``)."""
+    """Parse ``--tricks``: comma-separated entries, each a switch (``replay`` or ``tricks.replay``,
+    turned on at its defaults), ``key=value`` settings joined by ``+``
+    (``tricks.label_smoothing.mode=two_sided_random``, ``optim.d.name=sgd+optim.d.lr=0.01``), or
+    ``preset:NAME``, every setting of a preset at once (``preset:recommended``)."""
     items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text)]
     items = [t for t in items if t]
     if not items:
@@ -76,6 +77,9 @@ def parse_tricks(text: str | Iterable[str]) -> list[TrickSpec]:
     switches = _switch_names()
     specs: list[TrickSpec] = []
     for item in items:
+        if item.startswith("preset:"):
+            specs.append(TrickSpec(item, preset_overrides(item.removeprefix("preset:"))))
+            continue
         if "=" in item:
             parts = tuple(p.strip() for p in item.split("+"))
             bad = [p for p in parts if "=" not in p]
@@ -99,6 +103,27 @@ def parse_tricks(text: str | Iterable[str]) -> list[TrickSpec]:
     if dupes:
         raise ConfigError(f"Trick '{dupes[0]}' is listed twice in --tricks; list each trick once.")
     return specs
+
+
+def preset_overrides(name: str) -> tuple[str, ...]:
+    """A preset's settings as ``key=value`` overrides (values in JSON, which YAML reads back)."""
+    from ganhacks.config import PRESETS
+
+    if name not in PRESETS:
+        near = difflib.get_close_matches(name, list(PRESETS), n=1)
+        hint = f"did you mean 'preset:{near[0]}'?" if near else "choose one of: " + ", ".join(PRESETS) + "."
+        raise ConfigError(f"Unknown preset '{name}' in --tricks; {hint}")
+
+    def flat(node: dict[str, Any], prefix: str) -> list[str]:
+        out = []
+        for k, v in node.items():
+            if isinstance(v, dict) and v:
+                out += flat(v, f"{prefix}{k}.")
+            else:
+                out.append(f"{prefix}{k}={'on' if v == {} else json.dumps(v)}")
+        return out
+
+    return tuple(flat(PRESETS[name], ""))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,195 @@
+"""Reproduce PacGAN's 2D ring and grid table (../shared/PROTOCOLS.md) with our tricks, and print our
+rows beside the published ones.
+
+Rows: `baseline` (PacGAN's plain GAN row), each ganhacks trick that applies to MLPs added alone to
+it, and the `recommended` preset. Every row is an arm of one `ganhacks ablate` folder per data set
+(add-one mode over 10 seeds), so the statistics, the doctor's verdicts and report.html come with it.
+
+    .venv/bin/python benchmarks/paper_tables.py --steps 2000 --workers 2 --out bench/paper   # our default budget
+    .venv/bin/python benchmarks/paper_tables.py --steps 400000 ...                            # the paper's length
+    .venv/bin/python benchmarks/paper_tables.py --fast                                        # a smoke run
+
+The paper trains 400k steps; the default here is a short budget (--steps), and the printed table
+says which was used. Calling again with the same --out resumes.
+
+`--stacked` adds Stacked MNIST in PacGAN's hard "D = 1/4 G" setting, approximated with our DCGAN at
+28x28 (G widths 32, 16; D widths 2, 4; Adam D 2e-4, G 1e-4, betas (0.5, 0.99), batch 128), with
+`baseline`, `recommended` and PacGAN4 (`tricks.pack.m=4`) rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+from pathlib import Path
+
+from ganhacks.bench.ablate import Plan, ablate, machine_description, main_progress
+
+# Each trick of the seed that a 2D MLP GAN can use, as an add-one arm. conditional and acgan are
+# here because ring8/grid25 label each point with its mode, but they see those labels, so they do
+# not compare with unconditional rows.
+MLP_TRICKS = [
+    "loss=minimax",  # 2
+    "latent=uniform",  # 3
+    "train.d_batches=mixed",  # 4
+    "model.g_norm=none",  # 4
+    "model.g_act=leaky_relu",  # 5
+    "tricks.label_smoothing",  # 6, one-sided
+    "tricks.label_smoothing.mode=two_sided_random",  # 6, two-sided random
+    "tricks.noisy_labels",  # 6
+    "tricks.vae",  # 7
+    "tricks.replay",  # 8
+    "tricks.swap",  # 8
+    "optim.d.name=sgd+optim.d.lr=1e-2",  # 9, SGD for D
+    "tricks.loss_threshold",  # 11
+    "tricks.acgan",  # 12
+    "tricks.instance_noise",  # 13
+    "tricks.g_noise",  # 13
+    "train.d_steps=2",  # 14
+    "tricks.minibatch_discrimination",  # 15
+    "tricks.minibatch_stddev",  # 15
+    "tricks.pack",  # 15 / PacGAN2
+    "tricks.pack.m=4",  # PacGAN4
+    "tricks.conditional",  # 16
+    "preset:recommended",
+]
+
+# PacGAN Table 1 (10 trials, mean +- s.e.): modes, HQ %, KL for ring then grid.
+PUBLISHED_2D = {
+    "GAN": ((6.3, 0.5), (98.2, 0.2), (0.45, 0.09), (17.3, 0.8), (94.8, 0.7), (0.70, 0.07)),
+    "ALI": ((6.6, 0.3), (97.6, 0.4), (0.36, 0.04), (24.1, 0.4), (95.7, 0.6), (0.14, 0.03)),
+    "PacGAN2": ((7.9, 0.1), (95.6, 2.0), (0.07, 0.03), (23.8, 0.7), (91.3, 0.8), (0.13, 0.04)),
+    "PacGAN3": ((7.8, 0.1), (97.7, 0.3), (0.10, 0.02), (24.6, 0.4), (94.2, 0.4), (0.06, 0.02)),
+    "PacGAN4": ((7.8, 0.1), (95.9, 1.4), (0.07, 0.02), (24.8, 0.2), (93.6, 0.6), (0.04, 0.01)),
+}
+# PacGAN Table 3, D = 1/4 G (50 trials): modes, KL.
+PUBLISHED_STACKED = {
+    "DCGAN": ((78.5, 17.6), (5.21, None)),
+    "Unrolled GAN (10)": ((327.2, 74.7), (4.66, None)),
+    "PacDCGAN4": ((667.4, 29.0), (1.81, None)),
+}
+STACKED_SET = [
+    "model.ngf=16",
+    "model.ndf=2",
+    "optim.d.lr=2e-4",
+    "optim.g.lr=1e-4",
+    "optim.d.betas=[0.5,0.99]",
+    "optim.g.betas=[0.5,0.99]",
+    "train.batch_size=128",
+]
+
+
+def cell(mean_se: tuple[float, float | None], scale: float = 1.0, digits: int = 2) -> str:
+    mean, se = mean_se
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    text = f"{mean * scale:.{digits}f}"
+    if se is not None and not math.isnan(se):
+        text += f"±{se * scale:.{digits}f}"
+    return text
+
+
+def ours(summary: dict, arm: str, metric: str) -> tuple[float, float]:
+    a = next((a for a in summary["arms"] if a["arm"] == arm), None)
+    if a is None or metric not in a["metrics"]:
+        return math.nan, math.nan
+    return a["metrics"][metric]["mean"], a["metrics"][metric]["se"]
+
+
+def row_name(arm: str) -> str:
+    return {"base": "baseline", "+preset:recommended": "recommended"}.get(arm, arm)
+
+
+def table_2d(summaries: dict[str, dict], steps: int, seeds: int) -> str:
+    ring, grid = summaries.get("ring8"), summaries.get("grid25")
+    arms = [a["arm"] for a in (ring or grid)["arms"]]
+    lines = [
+        "| method | source | ring modes | ring HQ % | ring KL | grid modes | grid HQ % | grid KL |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, vals in PUBLISHED_2D.items():
+        cells = [cell(v, 1, 1 if i in (0, 1, 3, 4) else 2) for i, v in enumerate(vals)]
+        lines.append(f"| {name} | PacGAN Table 1, 400k steps | " + " | ".join(cells) + " |")
+    for arm in arms:
+        cells = []
+        for summary in (ring, grid):
+            if summary is None:
+                cells += ["not run"] * 3
+                continue
+            cells += [
+                cell(ours(summary, arm, "modes"), 1, 1),
+                cell(ours(summary, arm, "hq"), 100, 1),
+                cell(ours(summary, arm, "kl"), 1, 2),
+            ]
+        lines.append(f"| {row_name(arm)} | ours, {steps} steps, {seeds} seeds | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def table_stacked(summary: dict, steps: int, seeds: int) -> str:
+    lines = ["| method | source | modes (of 1000) | KL |", "|---|---|---|---|"]
+    for name, (modes, kl) in PUBLISHED_STACKED.items():
+        lines.append(f"| {name} | PacGAN Table 3, D = 1/4 G | {cell(modes, 1, 1)} | {cell(kl)} |")
+    for a in summary["arms"]:
+        lines.append(
+            f"| {row_name(a['arm'])} | ours, {steps} steps, {seeds} seeds | "
+            f"{cell(ours(summary, a['arm'], 'modes'), 1, 1)} | {cell(ours(summary, a['arm'], 'kl'))} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="ring8,grid25", help="2D data sets (default ring8,grid25)")
+    p.add_argument("--tricks", default=",".join(MLP_TRICKS), help="arms added to the baseline (default: every MLP trick)")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default="bench/paper_tables")
+    p.add_argument("--stacked", action="store_true", help="also run Stacked MNIST, D = 1/4 G")
+    p.add_argument("--stacked-steps", type=int, default=5000)
+    p.add_argument("--fast", action="store_true", help="smoke run: ring8, 3 tricks, 2 seeds, 30 steps")
+    args = p.parse_args()
+    if args.fast:
+        args.data, args.tricks, args.seeds, args.steps = "ring8", "tricks.pack,tricks.replay,preset:recommended", 2, 30
+        args.out = str(Path(args.out) / "fast")
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    summaries = {}
+    for data in [d.strip() for d in args.data.split(",") if d.strip()]:
+        plan = Plan(
+            data=data,
+            tricks=[t for t in args.tricks.split(",") if t],
+            seeds=args.seeds,
+            steps=args.steps,
+            command=command,
+            machine=machine_description(),
+        )
+        summaries[data] = ablate(Path(args.out) / data, plan, workers=args.workers, progress=main_progress)
+    out = [
+        f"# PacGAN 2D table beside ours\n\n{machine_description()}\n\n`{command}`\n",
+        table_2d(summaries, args.steps, args.seeds),
+    ]
+    if args.stacked:
+        plan = Plan(
+            data="stacked-mnist",
+            tricks=["preset:recommended", "tricks.pack.m=4"],
+            seeds=args.seeds,
+            steps=args.stacked_steps,
+            set=STACKED_SET,
+            command=command,
+            machine=machine_description(),
+        )
+        summary = ablate(Path(args.out) / "stacked-mnist", plan, workers=args.workers, progress=main_progress)
+        out.append(table_stacked(summary, args.stacked_steps, args.seeds))
+    text = "\n\n".join(out) + "\n"
+    print(text)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "paper_tables.md").write_text(text, encoding="utf-8")
+    (Path(args.out) / "paper_tables.json").write_text(json.dumps({k: v["arms"] for k, v in summaries.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
