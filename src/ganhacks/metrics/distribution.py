@@ -70,14 +70,31 @@ def kid(
     d = a.shape[1]
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)
+
+    def kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        t = x @ y.T / d + 1
+        return t * t * t  # numpy's ** 3 goes through pow(), several times slower
+
+    # With every pairwise kernel value computed once, a subset's sum is v' K w for its 0/1 indicator
+    # vectors: the same subsets and sums as the loop below (up to rounding), at a fraction of the cost
+    # when the sets are small next to subsets * subset_size. Up to ~800 MB of kernels; larger sets loop.
+    whole = len(a) ** 2 + len(b) ** 2 + len(a) * len(b) <= 100_000_000
+    if whole:
+        k_aa, k_bb, k_ab = kernel(a, a), kernel(b, b), kernel(a, b)
     for i in range(subsets):
-        x = a[rng.choice(len(a), m, replace=False)]
-        y = b[rng.choice(len(b), m, replace=False)]
-        k_xx = (x @ x.T / d + 1) ** 3
-        k_yy = (y @ y.T / d + 1) ** 3
-        k_xy = (x @ y.T / d + 1) ** 3
-        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
-        values[i] = within - 2 * k_xy.mean()
+        ia = rng.choice(len(a), m, replace=False)
+        ib = rng.choice(len(b), m, replace=False)
+        if whole:
+            va, vb = np.zeros(len(a)), np.zeros(len(b))
+            va[ia], vb[ib] = 1.0, 1.0
+            s_xx = va @ k_aa @ va - k_aa.diagonal()[ia].sum()
+            s_yy = vb @ k_bb @ vb - k_bb.diagonal()[ib].sum()
+            s_xy = va @ k_ab @ vb
+        else:
+            x, y = a[ia], b[ib]
+            k_xx, k_yy, k_xy = kernel(x, x), kernel(y, y), kernel(x, y)
+            s_xx, s_yy, s_xy = k_xx.sum() - np.trace(k_xx), k_yy.sum() - np.trace(k_yy), k_xy.sum()
+        values[i] = (s_xx + s_yy) / (m * (m - 1)) - 2 * s_xy / (m * m)
     return float(values.mean()), float(values.std())
 
 

@@ -96,7 +96,7 @@ class Evaluator:
         if self.inception_weights:
             out.update(self._inception_metrics(fake))
             extractors.append("inception-v3-fid")
-        elif extractors:
+        elif extractors and not self.quiet:
             log.info(
                 "Inception metrics skipped: no FID weights given (--inception-weights PATH or "
                 "GANHACKS_INCEPTION_WEIGHTS), so the image metrics use the offline classifier's features only."
