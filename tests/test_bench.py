@@ -209,6 +209,12 @@ def test_ablation_statistics_match_the_rows(finished):
     primary = summary["primary"]
     assert primary in ("kl", "modes")
     assert effect["verdict"] == effect["metrics"][primary]["verdict"]
+
+    def refuse(token):
+        raise AssertionError(f"{token} is not JSON")
+
+    for name in ("stats.json", "results.json"):  # strict JSON: an undefined KL is null, not NaN
+        json.loads((out / name).read_text(), parse_constant=refuse)
     assert json.loads((out / "stats.json").read_text())["effects"][0]["trick"] == "replay"
 
 

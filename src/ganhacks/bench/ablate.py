@@ -294,7 +294,7 @@ class Ablation:
         from ganhacks.fileio import atomic_write
 
         rows = self.results(plan)
-        atomic_write(self.path / "results.json", (json.dumps(rows, indent=2) + "\n").encode())
+        atomic_write(self.path / "results.json", strict_json(rows))
         atomic_write(self.path / "results.csv", results_csv(rows).encode())
         return rows
 
@@ -304,8 +304,23 @@ class Ablation:
 
         plan = plan or self.read_plan()
         summary = summarize(plan, self.write_results(plan))
-        atomic_write(self.path / "stats.json", (json.dumps(summary, indent=2, allow_nan=True) + "\n").encode())
+        atomic_write(self.path / "stats.json", strict_json(summary))
         return summary
+
+
+def strict_json(value: Any) -> bytes:
+    """JSON that every parser accepts: NaN and infinities (an undefined KL, a diverged run) become null."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return (json.dumps(clean(value), indent=2, allow_nan=False) + "\n").encode()
 
 
 def results_csv(rows: list[dict[str, Any]]) -> str:
@@ -460,7 +475,7 @@ def run_one(plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path
     except Exception as e:  # noqa: BLE001 - one broken run must not end the ablation
         row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
         row["failures"] = row["failures"] or ["error"]
-    atomic_write(run / "result.json", (json.dumps(row, indent=2) + "\n").encode())
+    atomic_write(run / "result.json", strict_json(row))
     return row
 
 
