@@ -67,3 +67,16 @@ def test_damaged_checkpoints_get_clear_errors(tmp_path):
         load_checkpoint(other)
     with pytest.raises(GanhacksError, match="No checkpoint found"):
         (tmp_path / "empty").mkdir() or load_checkpoint(tmp_path / "empty")
+
+
+def test_atomic_write_gives_an_ordinary_file_mode(tmp_path):
+    import os
+
+    from ganhacks.fileio import atomic_write
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "report.html", b"<p>x</p>")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644  # readable by a web server, not 0600

@@ -29,7 +29,8 @@ th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .helps{background:#d8f0d8}.hurts{background:#f6d4d4}.noev{color:#666}
 figure{display:inline-block;margin:.4em;text-align:center}figcaption{font-size:.8em;max-width:260px;word-wrap:break-word}
 img.plot{max-width:100%}img.sample{width:240px;image-rendering:pixelated}
-code{background:#f4f4f4;padding:0 .2em}.meta td:first-child{font-weight:600}
+code{background:#f4f4f4;padding:0 .2em}.meta td:first-child{font-weight:600;white-space:nowrap}
+td{overflow-wrap:anywhere}
 """
 
 
