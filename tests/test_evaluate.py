@@ -57,6 +57,23 @@ def test_digits_classifier_cached_and_real_scores_as_real(caplog):
     assert set(real_vs_real) >= {"fd", "kid", "kid_std", "precision", "recall", "density", "coverage", "class_modes", "class_kl"}
 
 
+def test_quiet_evaluation_of_labelled_images_says_nothing(caplog):
+    import logging
+
+    data = load_data(DataConfig(name="digits"))
+    logger = logging.getLogger("ganhacks")
+    logger.addHandler(caplog.handler)  # the CLI turns propagation off, so listen on the logger itself
+    try:
+        with caplog.at_level(logging.INFO, logger="ganhacks"):
+            Evaluator(data, quiet=True)(lambda n, seed: data.x[:n], n=200)
+            assert caplog.records == []  # no warning that metrics are missing: they are not
+            Evaluator(data, quiet=False)(lambda n, seed: data.x[:n], n=200)
+            assert all(r.levelname == "INFO" for r in caplog.records)
+            assert any("Inception metrics skipped" in r.getMessage() for r in caplog.records)
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
 def test_eval_cli_writes_eval_json(cli, tmp_path):
     code, out, err = cli(
         "train", "--data", "ring8", "--steps", "20", "--quiet", "--out", str(tmp_path), "--set", "data.num_points=2000"

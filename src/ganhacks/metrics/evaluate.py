@@ -96,11 +96,12 @@ class Evaluator:
         if self.inception_weights:
             out.update(self._inception_metrics(fake))
             extractors.append("inception-v3-fid")
-        elif extractors and not self.quiet:
-            log.info(
-                "Inception metrics skipped: no FID weights given (--inception-weights PATH or "
-                "GANHACKS_INCEPTION_WEIGHTS), so the image metrics use the offline classifier's features only."
-            )
+        elif extractors:
+            if not self.quiet:
+                log.info(
+                    "Inception metrics skipped: no FID weights given (--inception-weights PATH or "
+                    "GANHACKS_INCEPTION_WEIGHTS), so the image metrics use the offline classifier's features only."
+                )
         else:
             log.warning(
                 "no image metrics: the data has no labels to train the offline classifier on, and no Inception "
