@@ -133,11 +133,14 @@ def test_plan_arms_add_one_and_leave_one_out():
 
 
 def test_leave_one_out_removes_a_trick_the_base_preset_has():
-    plan = Plan(data="ring8", tricks=["replay"], seeds=1, steps=10, base="recommended", mode="leave-one-out")
-    full, dropped = plan.arms()
-    assert plan.config(full, 0).tricks.replay is not None
-    assert plan.config(dropped, 0).tricks.replay is None
-    assert plan.config(dropped, 0).tricks.instance_noise is not None  # the rest of the preset stays
+    from ganhacks.config import PRESETS
+
+    chosen = sorted(PRESETS["recommended"]["tricks"])
+    plan = Plan(data="ring8", tricks=[chosen[0], "minibatch_stddev"], seeds=1, steps=10, base="recommended", mode="leave-one-out")
+    full, dropped, _ = plan.arms()
+    assert getattr(plan.config(full, 0).tricks, chosen[0]) is not None
+    assert getattr(plan.config(dropped, 0).tricks, chosen[0]) is None  # switched off, though the preset has it
+    assert plan.config(dropped, 0).tricks.minibatch_stddev is not None  # the other trick stays
 
 
 def _plan(**kw) -> Plan:

@@ -379,16 +379,21 @@ def test_loss_threshold_needs_a_threshold():
         build_config(overrides=["tricks.loss_threshold.d=null"])
 
 
-def test_recommended_preset_turns_on_the_seeds_safe_tricks(tmp_path):
+def test_recommended_preset_turns_on_its_tricks(tmp_path):
     import ganhacks
+    from ganhacks.config import PRESETS
 
     cfg = build_config(preset="recommended", overrides=["data.name=ring8", "data.num_points=2000", "train.steps=6"])
-    assert cfg.preset == "recommended" and cfg.model.g_act == "leaky_relu"
-    on = {name for name in ("label_smoothing", "noisy_labels", "replay", "instance_noise") if getattr(cfg.tricks, name)}
-    assert on == {"label_smoothing", "noisy_labels", "replay", "instance_noise"}
-    # a preset plus --set expresses any combination: switch one trick off, change another
-    fewer = build_config(preset="recommended", overrides=["tricks.replay=off", "tricks.noisy_labels.p=0.2"])
-    assert fewer.tricks.replay is None and fewer.tricks.noisy_labels.p == 0.2
+    assert cfg.preset == "recommended"
+    chosen = set(PRESETS["recommended"]["tricks"])
+    assert chosen, "the recommended preset switches at least one trick on"
+    assert {name for name in chosen if getattr(cfg.tricks, name) is not None} == chosen
+    off = [name for name in ("label_smoothing", "noisy_labels", "replay") if name not in chosen]
+    assert all(getattr(cfg.tricks, name) is None for name in off)
+    # a preset plus --set expresses any combination: switch one trick off, turn another on
+    first = sorted(chosen)[0]
+    fewer = build_config(preset="recommended", overrides=[f"tricks.{first}=off", "tricks.noisy_labels.p=0.2"])
+    assert getattr(fewer.tricks, first) is None and fewer.tricks.noisy_labels.p == 0.2
     run = ganhacks.train(cfg, out=tmp_path)
     assert run.path.name.endswith("-ring8-recommended")
     assert all(math.isfinite(r["loss_d"]) for r in run.metrics())

@@ -401,7 +401,8 @@ def write_run_report(path: str | Path, max_samples: int = 8) -> Path:
     step = max((int(r.get("step", 0)) for r in rows), default=0)
     state = "healthy" if result["healthy"] else "unhealthy: " + ", ".join(result["failures"])
 
-    body = [f"<h1>ganhacks run: {esc(run.path.name)}</h1>"]
+    name = f"{run.path.parent.name}/{run.path.name}"  # an ablation's run folders are all called seed_N
+    body = [f"<h1>ganhacks run: {esc(name)}</h1>"]
     meta = [
         ("data", data),
         ("preset", config.get("preset", "?")),
@@ -482,9 +483,9 @@ def write_run_report(path: str | Path, max_samples: int = 8) -> Path:
         body.append(f"<p>No events: healthy in {result['rows']} logged rows.</p>")
 
     out = run.path / "report.html"
-    _write(out, _page(f"ganhacks run: {run.path.name}", body))
+    _write(out, _page(f"ganhacks run: {name}", body))
     md = [
-        f"# ganhacks run: {md_esc(run.path.name)}",
+        f"# ganhacks run: {md_esc(name)}",
         "",
         "| | |",
         "|---|---|",
