@@ -209,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--tricks",
         required=True,
         metavar="KEY[,KEY...]",
-        help="tricks to test: switches (replay, tricks.pack) or key=value settings joined by '+' "
-        "(tricks.label_smoothing.mode=two_sided_random, optim.d.name=sgd+optim.d.lr=0.01)",
+        help="tricks to test: switches (replay, tricks.pack), key=value settings joined by '+' "
+        "(tricks.label_smoothing.mode=two_sided_random, optim.d.name=sgd+optim.d.lr=0.01), or preset:NAME",
     )
     a.add_argument("--seeds", type=int, required=True, metavar="K", help="training seeds 0..K-1 per arm")
     a.add_argument("--steps", type=int, required=True, metavar="N", help="training steps per run")
