@@ -147,9 +147,10 @@ def _as_config(config: RunConfig | dict[str, Any] | str | Path | None, overrides
     return build_config(file=config, values=extra)
 
 
-def prepare(cfg: RunConfig) -> tuple[RunConfig, Dataset]:
-    """Load the data and fill every auto config value from it."""
-    data = load_data(cfg.data)
+def prepare(cfg: RunConfig, data: Dataset | None = None) -> tuple[RunConfig, Dataset]:
+    """Load the data (unless ``data``, already loaded for ``cfg.data``, is given) and fill every auto
+    config value from it."""
+    data = data if data is not None else load_data(cfg.data)
     return resolve(cfg, kind=data.kind, size=data.size, channels=data.channels), data
 
 

@@ -424,12 +424,6 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- running
 
 
-def _job_config(plan: Plan, arm: Arm, seed: int):
-    from ganhacks.api import prepare
-
-    return prepare(plan.config(arm, seed))
-
-
 def run_one(plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path: str) -> dict[str, Any]:
     """Train and evaluate one arm x seed in ``path``; write and return its result row.
 
@@ -459,7 +453,9 @@ def run_one(plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path
         "metrics": {},
     }
     try:
-        cfg, data = _job_config(plan, arm, seed)
+        from ganhacks.api import prepare
+
+        cfg, data = prepare(plan.config(arm, seed))
         trainer = Trainer(cfg, data, run_dir=run, quiet=True)
         start = time.perf_counter()
         trainer.fit()
@@ -509,14 +505,21 @@ def ablate(
         raise GanhacksError(f"--seeds and --steps must be at least 1, got {plan.seeds} and {plan.steps}.")
     say = progress or (lambda _msg: None)
     arms = plan.arms()
+    from ganhacks.api import prepare
+    from ganhacks.data import load_data
+
+    datasets: dict[Any, Any] = {}  # DataConfig -> Dataset: arms rarely differ in data, so load each once
     for arm in arms:  # every arm's config must be valid before anything runs or a folder is made
-        _job_config(plan, arm, 0)
+        cfg = plan.config(arm, 0)
+        if cfg.data not in datasets:
+            datasets[cfg.data] = load_data(cfg.data)
+        prepare(cfg, datasets[cfg.data])
     folder = Ablation(out)
     plan = folder.open(plan)
     jobs = [(a, s) for a in arms for s in range(plan.seeds) if not (folder.run_dir(a, s) / "result.json").is_file()]
     total = len(arms) * plan.seeds
     say(f"ablation {folder.path}: {len(arms)} arms x {plan.seeds} seeds, {total - len(jobs)} done, {len(jobs)} to run")
-    _warm_evaluator(plan)
+    _warm_evaluator(datasets.values())
     threads = max(1, available_cores() // workers)
     done = total - len(jobs)
 
@@ -547,15 +550,13 @@ def ablate(
     return summary
 
 
-def _warm_evaluator(plan: Plan) -> None:
+def _warm_evaluator(datasets: Iterable[Any]) -> None:
     """Train (or load) the offline classifier once, before the workers would each do it at once."""
-    from ganhacks.config import DataConfig
-    from ganhacks.data import load_data
     from ganhacks.metrics.evaluate import Evaluator
 
-    data = load_data(DataConfig(name=plan.data))
-    if data.kind == "image" and data.y is not None:
-        Evaluator(data).classifier()
+    for data in datasets:
+        if data.kind == "image" and data.y is not None:
+            Evaluator(data).classifier()
 
 
 def verdict_table(summary: dict[str, Any]) -> str:

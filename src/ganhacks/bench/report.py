@@ -209,12 +209,12 @@ def _last_sample(run: Path) -> Path | None:
 
 def verdict_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (trick, role): the primary metric's difference, CI and verdict, failure rates and
-    the other metrics' verdicts. Shared by the HTML and Markdown tables."""
+    the other metrics that have a verdict. Shared by the HTML and Markdown tables."""
     primary = summary["primary"]
     rows = []
     for e in summary["effects"]:
         m = e["metrics"].get(primary, {"diff": math.nan, "ci": [math.nan, math.nan]})
-        others = {k: v["verdict"] for k, v in e["metrics"].items() if k != primary}
+        evidence = [f"{k}: {v['verdict']}" for k, v in e["metrics"].items() if k != primary and v["verdict"] != "no evidence"]
         rows.append(
             {
                 "trick": e["trick"],
@@ -223,7 +223,7 @@ def verdict_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 "ci": m["ci"],
                 "verdict": e["verdict"],
                 "fail": f"{fmt_rate(e['failure_rate_with'])} / {fmt_rate(e['failure_rate_without'])}",
-                "others": others,
+                "others": "; ".join(evidence) or "none",
             }
         )
     return rows
@@ -266,7 +266,6 @@ def write_ablation_report(folder: Ablation, plan: Plan, summary: dict[str, Any])
     )
     vrows = []
     for r in verdict_rows(summary):
-        others = "; ".join(f"{k}: {v}" for k, v in r["others"].items() if v != "no evidence") or "none"
         vrows.append(
             [
                 _td(r["trick"]),
@@ -275,7 +274,7 @@ def write_ablation_report(folder: Ablation, plan: Plan, summary: dict[str, Any])
                 _td(f"[{fmt(r['ci'][0])}, {fmt(r['ci'][1])}]", "num"),
                 _td(r["verdict"], _verdict_class(r["verdict"])),
                 _td(r["fail"], "num"),
-                _td(others),
+                _td(r["others"]),
             ]
         )
     header = [
@@ -367,10 +366,9 @@ def ablation_markdown(plan: Plan, summary: dict[str, Any], finished: int) -> str
         "|---|---|---|---|---|---|---|",
     ]
     for r in verdict_rows(summary):
-        others = "; ".join(f"{k}: {v}" for k, v in r["others"].items() if v != "no evidence") or "none"
         lines.append(
             f"| {md_esc(r['trick'])} | {r['test']} | {fmt(r['diff'])} | [{fmt(r['ci'][0])}, {fmt(r['ci'][1])}] | "
-            f"{r['verdict']} | {r['fail']} | {md_esc(others)} |"
+            f"{r['verdict']} | {r['fail']} | {md_esc(r['others'])} |"
         )
     metrics = summary["metrics"]
     lines += ["", "| arm | runs | failure rate | " + " | ".join(f"{m} (mean ± SE)" for m in metrics) + " |"]
