@@ -22,6 +22,10 @@ def _train(args: argparse.Namespace) -> int:
     from ganhacks.data import short_name
     from ganhacks.training import RunDir, Trainer, new_run_dir
 
+    if args.resume:
+        return _resume(args)
+    if args.allow_config_change:
+        raise GanhacksError("--allow-config-change only applies with --resume RUN.")
     shorthands = {"data.name": args.data, "train.steps": args.steps, "train.batch_size": args.batch_size, "train.seed": args.seed}
     cfg = build_config(
         preset=args.preset,
@@ -34,7 +38,7 @@ def _train(args: argparse.Namespace) -> int:
         print(dump_yaml(cfg), end="")
         return 0
     trainer = Trainer(cfg, data, quiet=args.quiet)
-    run = RunDir(new_run_dir(args.out, short_name(cfg.data.name), cfg.preset))
+    run = RunDir(new_run_dir(args.out or "runs", short_name(cfg.data.name), cfg.preset))
     trainer.run = run
     if not args.quiet:
         print(
@@ -47,6 +51,29 @@ def _train(args: argparse.Namespace) -> int:
         last = run.sample_path(trainer.step)
         print(f"samples: {last}\nmetrics: {run.metrics}\ncheckpoints: {run.checkpoints}", file=sys.stderr)
     print(run.path)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from ganhacks.config import dump_yaml
+    from ganhacks.training.resume import resume_run
+
+    given = [f"--{name}" for name in ("out", "preset", "config") if getattr(args, name) is not None]
+    if given:
+        raise GanhacksError(
+            f"{', '.join(given)} cannot be used with --resume (the run keeps its folder and config); "
+            "change single keys with --set and --allow-config-change."
+        )
+    shorthands = {"data.name": args.data, "train.batch_size": args.batch_size, "train.seed": args.seed}
+    overrides = [f"{k}={v}" for k, v in shorthands.items() if v is not None] + list(args.set or [])
+    trainer = resume_run(args.resume, args.steps, overrides, args.allow_config_change, quiet=args.quiet, check_only=args.dry_run)
+    if args.dry_run:  # every check ran; the folder is untouched
+        print(dump_yaml(trainer.cfg), end="")
+        return 0
+    if not args.quiet:
+        print(f"resuming {trainer.run.path} at step {trainer.step} of {trainer.cfg.train.steps}", file=sys.stderr)
+    trainer.fit()
+    print(trainer.run.path)
     return 0
 
 
@@ -164,10 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, metavar="N", help="shorthand for --set train.steps=N")
     t.add_argument("--batch-size", type=int, metavar="B", help="shorthand for --set train.batch_size=B")
     t.add_argument("--seed", type=int, metavar="S", help="shorthand for --set train.seed=S")
-    t.add_argument("--out", default="runs", metavar="DIR", help="parent folder of the run folders (default runs/)")
+    t.add_argument("--out", metavar="DIR", help="parent folder of the run folders (default runs/)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. optim.d.lr=1e-4 (repeatable)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or messages; print only the run directory")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit without training")
+    t.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue RUN from its newest checkpoint, up to --steps in total (default: its configured total)",
+    )
+    t.add_argument("--allow-config-change", action="store_true", help="with --resume: accept --set changes to the run's config")
     t.set_defaults(func=_train)
 
     s = sub.add_parser("sample", parents=[after], help="write a sample grid (or a 2D scatter) from a trained run")

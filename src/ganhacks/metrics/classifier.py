@@ -92,6 +92,13 @@ def predict(model: Classifier, x: torch.Tensor, batch: int = 1000) -> tuple[torc
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int | None = None, seed: int = 0) -> tuple[Classifier, float]:
     """Train on the fixed 80 % split; return the model and its held-out accuracy."""
+    # On a forked RNG: training it mid-run (at the first evaluation) must not reseed the run's global
+    # RNG, or a run's random draws would depend on whether the classifier was already in the cache.
+    with torch.random.fork_rng(devices=[]):
+        return _train_classifier(x, y, epochs, seed)
+
+
+def _train_classifier(x: torch.Tensor, y: torch.Tensor, epochs: int | None, seed: int) -> tuple[Classifier, float]:
     num_classes = int(y.max()) + 1
     train_idx, test_idx = split(len(x), seed)
     torch.manual_seed(seed)

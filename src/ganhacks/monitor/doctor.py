@@ -128,6 +128,32 @@ class Detector:
     def warm_up(self, row: dict[str, Any]) -> None:
         """Called instead of :meth:`update` during the warm-up, for detectors that learn what is usual."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """What this detector has learned so far (its streak, bests and baselines), as JSON-able values,
+        so a resumed run raises exactly the events the uninterrupted run would."""
+        out: dict[str, Any] = {}
+        for key, value in vars(self).items():
+            if key in ("cfg", "info"):
+                continue
+            if isinstance(value, _Streak):
+                value = asdict(value)
+            elif isinstance(value, deque):
+                value = list(value)
+            out[key] = value
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (keys this version does not know are ignored)."""
+        for key, value in state.items():
+            if key in ("cfg", "info") or not hasattr(self, key):
+                continue
+            current = getattr(self, key)
+            if isinstance(current, _Streak):
+                value = _Streak(**value)
+            elif isinstance(current, deque):
+                value = deque(value, maxlen=current.maxlen)
+            setattr(self, key, value)
+
     @property
     def pending_since(self) -> int | None:
         """The step where a condition that still holds began (raised or not)."""
@@ -149,6 +175,9 @@ class NonFinite(Detector):
         bad.update({k: row[k] for k in self.KEYS if k in row and row[k] is None})  # NaN written as null
         if row.get("doctor/finite") == 0.0:
             bad["weights_finite"] = 0.0
+        for key in ("skipped_d", "skipped_g"):  # the share of updates the loop refused to apply
+            if (_num(row, key) or 0.0) > 0.0:
+                bad[key] = row[key]
         return {k: (float("nan") if v is None else v) for k, v in bad.items()} or None
 
 
@@ -344,6 +373,26 @@ class Doctor:
         self.history.append(row)
         self.events += raised
         return raised
+
+    def state_dict(self) -> dict[str, Any]:
+        """The doctor's whole memory: its events, the rows it still looks back on, and each detector."""
+        return {
+            "events": [asdict(e) for e in self.events],
+            "history": list(self.history),
+            "last_step": self.last_step,
+            "detectors": {d.code: d.state_dict() for d in self.detectors},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (a resumed run)."""
+        self.reset()
+        self.events = [Event(**e) for e in state.get("events", [])]
+        self.history.extend(state.get("history", []))
+        self.last_step = int(state.get("last_step", -1))
+        saved = state.get("detectors", {})
+        for det in self.detectors:
+            if det.code in saved:
+                det.load_state_dict(saved[det.code])
 
     def healthy_before(self) -> int | None:
         """Every checkpoint before this step predates any evidence still open (None: no open evidence)."""

@@ -8,6 +8,8 @@ finite, and how far G's weights moved since the last probe. The numbers go into 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,6 +75,13 @@ class Probe:
             out["doctor/modes"] = float((counts >= max(2, MODE_SHARE * len(fake))).sum())
             out["doctor/hq"] = n_hq / len(fake)
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """G's weights at the last probe (the next weight change is measured from them)."""
+        return {"last_g": self._last_g}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._last_g = state.get("last_g")
 
     def reset(self) -> None:
         """Forget the last weights (after a rollback the weight change would span the jump)."""

@@ -40,6 +40,14 @@ class Collector:
         self._counts.clear()
         return out
 
+    def state_dict(self) -> dict[str, dict[str, torch.Tensor | float | int]]:
+        """The sums and counts since the last collect: a checkpoint between two logged rows keeps them."""
+        return {"sums": dict(self._sums), "counts": dict(self._counts)}
+
+    def load_state_dict(self, state: dict[str, dict[str, torch.Tensor | float | int]]) -> None:
+        self._sums = dict(state.get("sums", {}))  # type: ignore[arg-type]
+        self._counts = {k: int(v) for k, v in state.get("counts", {}).items()}
+
 
 def report(name: str, value: torch.Tensor | float) -> None:
     """Record a statistic for the current step; a no-op when no collector is active."""

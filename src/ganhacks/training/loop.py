@@ -82,10 +82,28 @@ def grad_norm(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.linalg.vector_norm(norms), norms.max()
 
 
-def report_grad_norm(name: str, module: nn.Module) -> None:
+def report_grad_norm(name: str, module: nn.Module) -> torch.Tensor:
+    """Report a module's gradient norms; returns the global one."""
     total, layer = grad_norm(module)
     report(f"grad_norm_{name}", total)
     report(f"grad_norm_{name}_layer", layer)
+    return total
+
+
+def step_if_finite(name: str, opt: torch.optim.Optimizer, loss: torch.Tensor, total_grad_norm: torch.Tensor) -> bool:
+    """Apply the update only when the loss and every gradient are finite, so one bad batch never writes
+    NaN or Inf into the weights (or, later, a checkpoint). A skipped update counts in the logged row as
+    ``skipped_{name}``; its non-finite loss or gradient norm in the same row tells the doctor.
+
+    The check reads one number back from the device per update: on a GPU that is a synchronisation,
+    which the guarantee is worth."""
+    finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(total_grad_norm))
+    report(f"skipped_{name}", 0.0 if finite else 1.0)
+    if finite:
+        opt.step()
+    else:
+        opt.zero_grad(set_to_none=True)
+    return finite
 
 
 class Trainer:
@@ -133,6 +151,9 @@ class Trainer:
         self.probe = Probe(data, cfg.model.z_dim, cfg.latent, cfg.doctor.probe_n)
         self._last_probe: int | None = None
         self.remedies: list[str] = []  # every remedy the doctor applied, in order
+        # Every application of a remedy, with the step and total it was applied at: a resumed run replays
+        # them, so the tricks they added come back in the same order and with the same schedules.
+        self.remedy_log: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []  # every stop and rollback the doctor made
         self.rollbacks = 0
         self._evaluator: Any = None
@@ -188,8 +209,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.D.requires_grad_(True)
-        report_grad_norm("g", self.G)
-        self.opt_g.step()
+        step_if_finite("g", self.opt_g, loss_g, report_grad_norm("g", self.G))
         report("loss_g", loss_g)
         ctx.loss_g = loss_g.detach()
 
@@ -224,8 +244,7 @@ class Trainer:
         loss_d = self.tricks.add_d_loss(losses.d_loss(real_logits, fake_logits, real_t, fake_t), ctx)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        report_grad_norm("d", self.D)
-        self.opt_d.step()
+        step_if_finite("d", self.opt_d, loss_d, report_grad_norm("d", self.D))
         report("loss_d", loss_d)
         ctx.loss_d = loss_d.detach()
         report("d_real", torch.sigmoid(real_logits).mean())
@@ -337,7 +356,7 @@ class Trainer:
                 remove_checkpoint(newer)
         already = len(state.get("remedies", []))
         self.remedies += remedy
-        changes = [apply_remedy(self, name) for name in self.remedies[already:]]
+        changes = [self._apply_remedy(name) for name in self.remedies[already:]]
         self.rollbacks += 1
         self.doctor.reset()
         self.probe.reset()
@@ -349,6 +368,12 @@ class Trainer:
             f"remedy {'+'.join(remedy)} ({'; '.join(changes)}); attempt {self.rollbacks} of {doc.max_rollbacks}.",
         })  # fmt: skip
         return "rollback"
+
+    def _apply_remedy(self, name: str, step: int | None = None, total: int | None = None) -> str:
+        step = self.step if step is None else step
+        total = self.cfg.train.steps if total is None else total
+        self.remedy_log.append({"name": name, "step": step, "total": total})
+        return apply_remedy(self, name, step, total)
 
     def write_verdict(self) -> dict[str, Any]:
         """verdict.json: healthy or not, the failures and events, and the doctor's stops and rollbacks."""
@@ -450,6 +475,18 @@ class Trainer:
             "rng": rng,
             "tricks": {self._trick_slot(i, t): t.state_dict() for i, t in enumerate(self.tricks)},
             "remedies": list(self.remedies),
+            "remedy_log": [dict(r) for r in self.remedy_log],
+            "monitor": {
+                "doctor": self.doctor.state_dict(),
+                "probe": self.probe.state_dict(),
+                "collector": self.collector.state_dict(),
+                "last_probe": self._last_probe,
+                "actions": list(self.actions),
+                "rollbacks": self.rollbacks,
+            },
+            # How much of the run's append-only files this state has seen: a resumed run cuts them back
+            # to here, so rows from after the checkpoint (the interrupted timeline) are not kept twice.
+            "files": {"metrics_bytes": _size(self.run.metrics), "events_bytes": _size(self.run.events)} if self.run else {},
         }
 
     @staticmethod
@@ -484,6 +521,25 @@ class Trainer:
                 trick.load_state_dict(saved[slot])
         self.step = int(state["step"])
 
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue exactly where a checkpoint left off: :meth:`load_state_dict`, plus the remedies the
+        doctor had applied (replayed in order) and the doctor's, the probe's and the statistics' memory."""
+        for rec in state.get("remedy_log", []):
+            self._apply_remedy(str(rec["name"]), int(rec["step"]), int(rec["total"]))
+        self.remedies = [str(r) for r in state.get("remedies", [])]
+        self.load_state_dict(state)
+        monitor = state.get("monitor")
+        if not monitor:  # a checkpoint from before the monitor state was saved: start it afresh
+            return
+        self.doctor.load_state_dict(monitor["doctor"])
+        self.probe.load_state_dict(monitor["probe"])
+        collector = monitor["collector"]
+        sums = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in collector["sums"].items()}
+        self.collector.load_state_dict({"sums": sums, "counts": collector["counts"]})
+        self._last_probe = monitor["last_probe"]
+        self.actions = list(monitor["actions"])
+        self.rollbacks = int(monitor["rollbacks"])
+
     def save(self) -> Path | None:
         """Checkpoint now, keeping ``checkpoint.keep`` plus the newest one from before any open failure
         evidence. Weights that are not finite are never written (returns None), so every checkpoint
@@ -498,6 +554,13 @@ class Trainer:
             older = [s for s in older if s <= before - self.cfg.train.log_every]
             protect = older[-1] if older else None
         return save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), keep=self.cfg.checkpoint.keep, protect=protect)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def seed_everything(seed: int) -> None:

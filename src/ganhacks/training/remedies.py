@@ -16,8 +16,11 @@ def _scale_lr(opt, factor: float) -> None:
         group["lr"] *= factor
 
 
-def apply_remedy(trainer: Trainer, name: str) -> str:
-    """Apply one remedy to a trainer in place; returns a short description of what changed."""
+def apply_remedy(trainer: Trainer, name: str, step: int | None = None, total: int | None = None) -> str:
+    """Apply one remedy to a trainer in place; returns a short description of what changed.
+
+    ``step`` and ``total`` default to the trainer's; a resumed run passes the ones the remedy was first
+    applied at, so the tricks it added come back with the same schedule."""
     from ganhacks.tricks.labels import LabelSmoothing
     from ganhacks.tricks.noise import InstanceNoise
 
@@ -27,7 +30,8 @@ def apply_remedy(trainer: Trainer, name: str) -> str:
         _scale_lr(trainer.opt_g, 0.5)
     if name.startswith("halve_lr"):
         return f"lr_d={trainer.opt_d.param_groups[0]['lr']:.3g} lr_g={trainer.opt_g.param_groups[0]['lr']:.3g}"
-    step, total = trainer.step, trainer.cfg.train.steps
+    step = trainer.step if step is None else step
+    total = trainer.cfg.train.steps if total is None else total
     seed = trainer.cfg.train.seed * 1000 + 7919  # a stream of its own, distinct from the configured tricks'
     if name == "instance_noise":
         until = step + max(1, (total - step) // 2)
