@@ -98,3 +98,10 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
     steps = [int(p.stem[5:]) for p in list_checkpoints(run.path / "checkpoints")]
     assert steps and max(steps) <= 10  # every save after the poison was refused
     assert all(torch.isfinite(t).all() for t in load_checkpoint(run.path / "checkpoints")["G"].values())
+
+
+def test_no_traceback_unless_debug(cli):
+    code, _, err = cli("train", "--data", "nope", "--dry-run")
+    assert code == 2 and err.startswith("error: Unknown data set 'nope'") and "Traceback" not in err
+    with pytest.raises(GanhacksError, match="Unknown data set"):  # --debug lets the exception through
+        cli("train", "--data", "nope", "--dry-run", "--debug")

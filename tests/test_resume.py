@@ -235,3 +235,19 @@ def test_resume_replays_the_doctors_remedies(tmp_path):
     assert fresh.remedies == ["halve_lr", "instance_noise"] and fresh.rollbacks == 1
     assert [a["event"] for a in fresh.actions] == ["rollback"]
     assert [e.code for e in fresh.doctor.events] == ["non_finite"]
+
+
+def test_resume_refuses_data_that_changed(tmp_path, cli):
+    import numpy as np
+
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.random.default_rng(0).integers(0, 256, (64, 1, 16, 16), dtype=np.uint8))
+    args = ["--data", f"npz:{path}", "--steps", "4", "--batch-size", "16", "--quiet", "--set", "model.ngf=8"]
+    code, out, err = cli("train", *args, "--set", "model.ndf=8", "--set", "checkpoint.every=2", "--out", str(tmp_path / "runs"))
+    assert code == 0, err
+    run = out.strip().splitlines()[-1]
+    np.savez(path, x=np.zeros((48, 1, 16, 16), np.uint8))  # the user's file changed since
+    code, _, err = cli("train", "--resume", run, "--steps", "6")
+    assert code == 2 and "data n: 64 -> 48" in err and "--allow-config-change" in err
+    code, _, err = cli("train", "--resume", run, "--steps", "6", "--allow-config-change", "--quiet")
+    assert code == 0, err  # allowed: a fresh epoch over the new samples

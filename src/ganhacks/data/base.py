@@ -89,6 +89,11 @@ class BatchSampler:
         self._pos += self.batch_size
         return self.x[idx], (self.y[idx] if self.y is not None else None)
 
+    def restart_epoch(self) -> None:
+        """Drop the rest of the current epoch's order (after the data itself changed under a resumed run)."""
+        self._order = torch.empty(0, dtype=torch.long)
+        self._pos = 0
+
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state(), "epoch": self.epoch, "order": self._order.cpu(), "pos": self._pos}
 

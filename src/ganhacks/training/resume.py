@@ -163,6 +163,8 @@ def resume_run(
             f"Checkpoint '{state['path']}' does not fit the run's model, optimisers and tricks ({first[:200]}); "
             "a run cannot be resumed with a different architecture or trick set."
         ) from None
+    if any(c.startswith("data ") for c in changed):  # the saved order indexes the old samples
+        trainer.sampler.restart_epoch()
     for net, opt in (("g", trainer.opt_g), ("d", trainer.opt_d)):
         # The optimiser state brought back the old hyperparameters; an allowed change must win over them.
         if any(c.startswith(f"optim.{net}.") for c in changed):
