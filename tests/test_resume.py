@@ -105,6 +105,25 @@ def test_killed_and_resumed_run_matches_uninterrupted(reference, tmp_path, cli, 
     assert len(resumes) == 1 and resumes[0]["changed"] == []
 
 
+def test_resume_with_evaluations_on_images_matches_uninterrupted(tmp_path, cli):
+    """Image data with evaluations during training: the resumed run builds its evaluator (and loads the
+    cached classifier) at another step than the uninterrupted one, which must not shift any RNG."""
+    settings = ["train", "--data", "digits", "--steps", "30", "--quiet", "--set", "model.ngf=8", "--set", "model.ndf=8",
+                "--set", "eval.every=10", "--set", "eval.n=100", "--set", "checkpoint.every=10", "--set", "train.log_every=5",
+                "--set", "doctor.probe_every=5", "--set", "tricks.swap.every=7", "--set", "train.threads=1"]  # fmt: skip
+    assert cli(*settings, "--out", str(tmp_path / "ref"))[0] == 0
+    reference = next((tmp_path / "ref").iterdir())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.run([sys.executable, "-c", CHILD, "between-steps", "15", *settings, "--out", str(tmp_path / "b")], env=env)
+    assert child.returncode == 137
+    run = next((tmp_path / "b").iterdir())
+    assert cli("train", "--resume", str(run), "--quiet")[0] == 0
+    assert _rows(run) == _rows(reference) and any("fd" in r for r in _rows(run))
+    mine = load_file(str(run / "checkpoints" / "step_0000030.safetensors"))
+    ref = load_file(str(reference / "checkpoints" / "step_0000030.safetensors"))
+    assert mine.keys() == ref.keys() and [k for k in ref if not torch.equal(mine[k], ref[k])] == []
+
+
 def test_resume_extends_a_finished_run_and_refuses_config_changes(reference, tmp_path, cli):
     import shutil
 

@@ -297,7 +297,8 @@ class Trainer:
         if not done and self._last_probe is not None and self.step - self._last_probe < every:
             return {}
         self._last_probe = self.step
-        return self.probe(self.G, self.D)
+        with self.rng_neutral():
+            return self.probe(self.G, self.D)
 
     # ------------------------------------------------------------------ the doctor
 
@@ -402,12 +403,19 @@ class Trainer:
         """Run the evaluator on the current G; also writes eval.json. Training time excludes it."""
         from ganhacks.metrics.evaluate import Evaluator, write_eval
 
-        if self._evaluator is None:
-            self._evaluator = Evaluator(self.data, self.cfg.eval.inception_weights, quiet=self.quiet)
-        result = {"step": self.step, **self._evaluator(self.sample, self.cfg.eval.n)}
+        with self.rng_neutral():
+            if self._evaluator is None:
+                self._evaluator = Evaluator(self.data, self.cfg.eval.inception_weights, quiet=self.quiet)
+            result = {"step": self.step, **self._evaluator(self.sample, self.cfg.eval.n)}
         if self.run is not None:
             write_eval(self.run.path, result)
         return result
+
+    def rng_neutral(self) -> contextlib.AbstractContextManager[Any]:
+        """Measuring must not draw from training's RNG streams: building the evaluator (a model's random
+        init before its cached weights load) happens at a different step in a resumed run, and would
+        shift every random number drawn after it."""
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """G(z) on the CPU, in eval mode, in model space."""
@@ -421,7 +429,8 @@ class Trainer:
     def save_samples(self) -> Path:
         path = self.run.sample_path(self.step)
         path.parent.mkdir(exist_ok=True)
-        fake = self.generate(self.fixed_z)
+        with self.rng_neutral():
+            fake = self.generate(self.fixed_z)
         if self.data.kind == "2d":
             real = self.data.x[:SCATTER_POINTS]
             save_scatter(
