@@ -11,7 +11,7 @@ from __future__ import annotations
 def one_line(text: str) -> str:
     """``text`` with control characters (newlines, tabs, escapes) written as escapes, so a message that
     quotes user input stays one line and cannot move the terminal's cursor."""
-    return "".join(repr(ch)[1:-1] if ch.isprintable() is False and ch != " " else ch for ch in text)
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class GanhacksError(Exception):

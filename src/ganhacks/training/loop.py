@@ -328,11 +328,13 @@ class Trainer:
 
     def _stop(self, event: Event, reason: str) -> str:
         self.save_samples()
-        self.save()
+        # Recorded before the final checkpoint, so the checkpoint's state includes the stop: a run resumed
+        # from it (`train --resume`, perhaps with a remedy in --set) keeps the stop in its history.
         self._record({
             "event": "stop", "step": self.step, "cause": event.code, "reason": reason,
             "message": f"doctor: stopping at step {self.step} because of {event.code} ({reason}); final checkpoint saved.",
         })  # fmt: skip
+        self.save()
         return "stop"
 
     def _rollback(self, event: Event) -> str:
