@@ -101,6 +101,12 @@ def test_killed_and_resumed_run_matches_uninterrupted(reference, tmp_path, cli, 
     assert mine.keys() == ref.keys() and all(torch.equal(mine[k], ref[k]) for k in ref)
     assert json.loads((run / "verdict.json").read_text()) == json.loads((reference / "verdict.json").read_text())
     assert not list(run.rglob("*.tmp"))
+    from ganhacks.config import RunConfig, from_dict, load_yaml
+    from ganhacks.training import load_checkpoint
+
+    assert from_dict(RunConfig, load_checkpoint(run / "checkpoints")["config"]) == from_dict(
+        RunConfig, load_yaml(run / "config.yaml")
+    )
     resumes = json.loads((run / "run.json").read_text())["resumes"]
     assert len(resumes) == 1 and resumes[0]["changed"] == []
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ganhacks import losses
-from ganhacks.config import RunConfig, dump_yaml
+from ganhacks.config import RunConfig, dump_yaml, to_dict
 from ganhacks.data import BatchSampler, Dataset
 from ganhacks.monitor.doctor import AUTO_REMEDIES, Doctor, Event, run_info, verdict
 from ganhacks.monitor.probe import Probe, weights_finite
@@ -487,6 +487,7 @@ class Trainer:
             "tricks": {self._trick_slot(i, t): t.state_dict() for i, t in enumerate(self.tricks)},
             "remedies": list(self.remedies),
             "remedy_log": [dict(r) for r in self.remedy_log],
+            "config": to_dict(self.cfg),  # the run's config.yaml as it was, so a checkpoint stands on its own
             "monitor": {
                 "doctor": self.doctor.state_dict(),
                 "probe": self.probe.state_dict(),
