@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ganhacks.config import DataConfig, RunConfig, build_config, dump_yaml, from_dict
+from ganhacks.config import DataConfig, RunConfig, build_config, dump_yaml, from_dict, nest
 from ganhacks.data import load_data
 from ganhacks.errors import GanhacksError
 
@@ -76,16 +76,10 @@ def test_fuzz_cli_overrides(pairs):
 @FUZZ
 @given(st.dictionaries(keys, values, max_size=5))
 def test_fuzz_nested_values(flat):
-    nested: dict = {}
-    for key, value in flat.items():
-        node = nested
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                break
-        else:
-            node[parts[-1]] = value
+    try:
+        nested = nest(flat)
+    except GanhacksError:  # keys that clash ('train' and 'train.steps'): the library's own error
+        return
     _config_or_own_error(values=nested)
 
 

@@ -573,6 +573,18 @@ def nest(dotted: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The inverse of :func:`nest`: ``{'optim': {'g': {'lr': 1e-4}}}`` -> ``{'optim.g.lr': 1e-4}``.
+    An empty mapping is a value (a trick switched on with its defaults), not a branch."""
+    out: dict[str, Any] = {}
+    for key, value in nested.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """Turn ``'optim.g.lr=1e-4'`` into ``{'optim': {'g': {'lr': 1e-4}}}`` (value parsed as YAML)."""
     if "=" not in text:

@@ -107,23 +107,13 @@ def parse_tricks(text: str | Iterable[str]) -> list[TrickSpec]:
 
 def preset_overrides(name: str) -> tuple[str, ...]:
     """A preset's settings as ``key=value`` overrides (values in JSON, which YAML reads back)."""
-    from ganhacks.config import PRESETS
+    from ganhacks.config import PRESETS, flatten
 
     if name not in PRESETS:
         near = difflib.get_close_matches(name, list(PRESETS), n=1)
         hint = f"did you mean 'preset:{near[0]}'?" if near else "choose one of: " + ", ".join(PRESETS) + "."
         raise ConfigError(f"Unknown preset '{name}' in --tricks; {hint}")
-
-    def flat(node: dict[str, Any], prefix: str) -> list[str]:
-        out = []
-        for k, v in node.items():
-            if isinstance(v, dict) and v:
-                out += flat(v, f"{prefix}{k}.")
-            else:
-                out.append(f"{prefix}{k}={'on' if v == {} else json.dumps(v)}")
-        return out
-
-    return tuple(flat(PRESETS[name], ""))
+    return tuple(f"{k}={'on' if v == {} else json.dumps(v)}" for k, v in flatten(PRESETS[name]).items())
 
 
 @dataclass(frozen=True)

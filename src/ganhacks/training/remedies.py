@@ -16,11 +16,11 @@ def _scale_lr(opt, factor: float) -> None:
         group["lr"] *= factor
 
 
-def apply_remedy(trainer: Trainer, name: str, step: int | None = None, total: int | None = None) -> str:
+def apply_remedy(trainer: Trainer, name: str, step: int, total: int) -> str:
     """Apply one remedy to a trainer in place; returns a short description of what changed.
 
-    ``step`` and ``total`` default to the trainer's; a resumed run passes the ones the remedy was first
-    applied at, so the tricks it added come back with the same schedule."""
+    ``step`` and ``total`` are the run's step and length when the remedy was first applied (a resumed
+    run replays them), so the tricks it adds get the same schedules."""
     from ganhacks.tricks.labels import LabelSmoothing
     from ganhacks.tricks.noise import InstanceNoise
 
@@ -30,8 +30,6 @@ def apply_remedy(trainer: Trainer, name: str, step: int | None = None, total: in
         _scale_lr(trainer.opt_g, 0.5)
     if name.startswith("halve_lr"):
         return f"lr_d={trainer.opt_d.param_groups[0]['lr']:.3g} lr_g={trainer.opt_g.param_groups[0]['lr']:.3g}"
-    step = trainer.step if step is None else step
-    total = trainer.cfg.train.steps if total is None else total
     seed = trainer.cfg.train.seed * 1000 + 7919  # a stream of its own, distinct from the configured tricks'
     if name == "instance_noise":
         until = step + max(1, (total - step) // 2)

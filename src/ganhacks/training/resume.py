@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ganhacks.config import RunConfig, build_config, dump_yaml, from_dict, load_yaml, merge, to_dict
+from ganhacks.config import RunConfig, build_config, dump_yaml, flatten, from_dict, load_yaml, to_dict
 from ganhacks.errors import GanhacksError
 from ganhacks.fileio import atomic_write
 from ganhacks.training.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint, remove_checkpoint
@@ -31,19 +31,9 @@ log = logging.getLogger("ganhacks")
 DATA_KEYS = ("name", "kind", "n", "shape", "num_classes")
 
 
-def flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    """A nested config dict as ``{'optim.g.lr': 1e-4, ...}``."""
-    if not isinstance(node, dict):
-        return {prefix: node}
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        out.update(flat(value, f"{prefix}.{key}" if prefix else key))
-    return out
-
-
 def config_changes(old: RunConfig, new: RunConfig, ignore: tuple[str, ...] = ("train.steps",)) -> list[str]:
     """``key: old -> new`` for every config value that differs (``ignore`` aside), in key order."""
-    a, b = flat(to_dict(old)), flat(to_dict(new))
+    a, b = flatten(to_dict(old)), flatten(to_dict(new))
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
 
 
@@ -138,7 +128,7 @@ def resume_run(
     saved = load_yaml(run.config)
     old = resolve_saved(from_dict(RunConfig, saved))
     extra = [*overrides, *([f"train.steps={steps}"] if steps is not None else [])]
-    new = build_config(values=merge(to_dict(old), {}), overrides=extra)
+    new = build_config(values=to_dict(old), overrides=extra)
     new, data = prepare(new)
     old, _ = prepare(old, data)
     info = _read_info(run)
