@@ -170,6 +170,20 @@ def test_resume_falls_back_past_a_damaged_checkpoint(reference, tmp_path, cli):
     assert _rows(run) == _rows(reference)
 
 
+def test_python_api_resume(reference, tmp_path):
+    import shutil
+
+    import ganhacks
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    with pytest.raises(ganhacks.GanhacksError, match="would change its config"):
+        ganhacks.resume(run, overrides=["optim.g.lr=0.01"])
+    resumed = ganhacks.resume(run, steps=66)
+    assert resumed.step == 66 and resumed.path == run and resumed.config.train.steps == 66
+    assert _rows(run)[:-2] == _rows(reference) and [r["step"] for r in _rows(run)[-2:]] == [64, 66]
+
+
 def test_resume_errors_are_one_sentence(tmp_path, cli):
     code, _, err = cli("train", "--resume", str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in err

@@ -175,7 +175,28 @@ def train(
     trainer = Trainer(cfg, data, tricks=tricks, quiet=quiet)  # validates everything before a folder exists
     trainer.run = RunDir(new_run_dir(out, short_name(cfg.data.name), cfg.preset))
     trainer.fit()
-    return Run(trainer.run.path, cfg, _read_info(trainer.run), trainer.G, trainer.D, trainer.step)
+    return _finished(trainer)
+
+
+def resume(
+    path: str | Path,
+    steps: int | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    allow_config_change: bool = False,
+    quiet: bool = True,
+) -> Run:
+    """Continue run ``path`` from its newest checkpoint up to ``steps`` in total (``ganhacks train --resume``).
+
+    ``overrides`` are ``key=value`` config changes, refused unless ``allow_config_change``."""
+    from ganhacks.training.resume import resume_run
+
+    trainer = resume_run(path, steps, overrides, allow_config_change, quiet=quiet)
+    trainer.fit()
+    return _finished(trainer)
+
+
+def _finished(trainer: Any) -> Run:
+    return Run(trainer.run.path, trainer.cfg, _read_info(trainer.run), trainer.G, trainer.D, trainer.step)
 
 
 def _read_info(run: RunDir) -> dict[str, Any]:
