@@ -247,6 +247,24 @@ def test_ablation_resumes_without_rerunning_finished_arms(finished, tmp_path):
     assert len(json.loads((out / "results.json").read_text())) == 9
 
 
+def test_an_unfinished_arm_gets_no_verdict_until_every_seed_has_run(finished, tmp_path):
+    out = tmp_path / "ab"
+    shutil.copytree(finished[0], out)
+    next((out / "runs").glob("add-replay*/seed_2/result.json")).unlink()  # that run has not finished yet
+    folder = Ablation(out)
+    summary = folder.summarize()
+    replay = next(e for e in summary["effects"] if e["trick"] == "replay")
+    other = next(e for e in summary["effects"] if e["trick"] != "replay")
+    assert replay["verdict"] == "pending" and replay["seeds_done"] == 2
+    assert {v["verdict"] for v in replay["metrics"].values()} == {"pending"}
+    assert not math.isnan(replay["metrics"]["modes"]["diff"])  # the partial difference is still shown
+    assert other["verdict"] != "pending" and other["seeds_done"] == 3
+    write_report(out)
+    assert "| replay | added to base |" in (out / "report.md").read_text()
+    assert "pending (2 of 3 seeds)" in (out / "report.md").read_text()
+    assert "pending (2 of 3 seeds)" in (out / "report.html").read_text()
+
+
 @pytest.mark.slow
 def test_worker_pool_gives_the_same_results_as_one_process(finished, tmp_path):
     out = tmp_path / "pool"

@@ -334,7 +334,8 @@ PRIMARY_ORDER = ("kl", "fd", "fd_inception", "modes")
 def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per arm: runs, failure rate, mean and SE of each metric. Per trick and role: the difference
     from the arm without it, with a paired bootstrap 95 % CI, and a verdict per metric; the headline
-    verdict is the primary metric's (KL for 2D and Stacked MNIST, FD for labelled images)."""
+    verdict is the primary metric's (KL for 2D and Stacked MNIST, FD for labelled images). Until both
+    arms have every planned seed the verdicts are ``pending``."""
     arms = plan.arms()
     by_arm: dict[str, list[dict[str, Any]]] = {a.name: [r for r in rows if r["arm"] == a.name] for a in arms}
     metrics = [m for m in stats.DIRECTIONS if any(m in r.get("metrics", {}) for r in rows)]
@@ -377,11 +378,16 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
         for role, with_arm, without_arm in (("add", f"+{spec}", "base"), ("drop", "full", f"-{spec}")):
             if with_arm not in names or without_arm not in names:
                 continue
+            # An ablation still running (or interrupted) has arms short of their seeds. Their difference
+            # is shown, but a verdict over fewer seeds than planned would read as the final answer.
+            done = min(len(by_arm[with_arm]), len(by_arm[without_arm]))
+            complete = done >= plan.seeds
             effect: dict[str, Any] = {
                 "trick": spec,
                 "role": role,
                 "with": with_arm,
                 "without": without_arm,
+                "seeds_done": done,
                 "failure_rate_with": stats.failure_rate([bool(r["healthy"]) for r in by_arm[with_arm]]),
                 "failure_rate_without": stats.failure_rate([bool(r["healthy"]) for r in by_arm[without_arm]]),
                 "metrics": {},
@@ -392,9 +398,9 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "diff": diff,
                     "ci": [lo, hi],
                     "paired": paired,
-                    "verdict": stats.verdict(lo, hi, stats.DIRECTIONS[m]),
+                    "verdict": stats.verdict(lo, hi, stats.DIRECTIONS[m]) if complete else "pending",
                 }
-            effect["verdict"] = effect["metrics"][primary]["verdict"] if primary else "no evidence"
+            effect["verdict"] = effect["metrics"][primary]["verdict"] if primary else ("no evidence" if complete else "pending")
             effects.append(effect)
     return {
         "data": plan.data,
@@ -557,8 +563,9 @@ def verdict_table(summary: dict[str, Any]) -> str:
         m = e["metrics"].get(primary, {})
         lo, hi = m.get("ci", [math.nan, math.nan])
         fail = f"{e['failure_rate_with']:.0%}/{e['failure_rate_without']:.0%}"
+        verdict = e["verdict"] + (f" ({e['seeds_done']} of {summary['seeds']} seeds)" if e["verdict"] == "pending" else "")
         lines.append(
-            f"{e['trick'][:40]:<40} {e['role']:<5} {m.get('diff', math.nan):>12.4g} {f'[{lo:.4g}, {hi:.4g}]':>24} {fail:>9}  {e['verdict']}"
+            f"{e['trick'][:40]:<40} {e['role']:<5} {m.get('diff', math.nan):>12.4g} {f'[{lo:.4g}, {hi:.4g}]':>24} {fail:>9}  {verdict}"
         )
     return "\n".join(lines)
 

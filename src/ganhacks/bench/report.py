@@ -214,14 +214,19 @@ def verdict_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for e in summary["effects"]:
         m = e["metrics"].get(primary, {"diff": math.nan, "ci": [math.nan, math.nan]})
-        evidence = [f"{k}: {v['verdict']}" for k, v in e["metrics"].items() if k != primary and v["verdict"] != "no evidence"]
+        evidence = [
+            f"{k}: {v['verdict']}" for k, v in e["metrics"].items() if k != primary and v["verdict"] in ("helps", "hurts")
+        ]
+        verdict = e["verdict"]
+        if verdict == "pending":
+            verdict = f"pending ({e['seeds_done']} of {summary['seeds']} seeds)"
         rows.append(
             {
                 "trick": e["trick"],
                 "test": "added to base" if e["role"] == "add" else "removed from full set",
                 "diff": m["diff"],
                 "ci": m["ci"],
-                "verdict": e["verdict"],
+                "verdict": verdict,
                 "fail": f"{fmt_rate(e['failure_rate_with'])} / {fmt_rate(e['failure_rate_without'])}",
                 "others": "; ".join(evidence) or "none",
             }
@@ -261,7 +266,8 @@ def write_ablation_report(folder: Ablation, plan: Plan, summary: dict[str, Any])
     body.append(
         "<p>Each trick's effect is the mean, over seeds, of (runs with it) minus (runs without it), "
         f"paired by seed; the interval is a percentile bootstrap 95% CI ({summary['bootstrap']['resamples']} resamples). "
-        "<b>helps</b> / <b>hurts</b>: the CI excludes 0; otherwise <b>no evidence</b>. "
+        "<b>helps</b> / <b>hurts</b>: the CI excludes 0; otherwise <b>no evidence</b>; <b>pending</b>: "
+        "the runs with or without the trick do not yet have every seed. "
         "Failure rate: the share of seeds the doctor called unhealthy, with / without the trick.</p>"
     )
     vrows = []
@@ -360,7 +366,8 @@ def ablation_markdown(plan: Plan, summary: dict[str, Any], finished: int) -> str
         f"- started {md_esc(plan.created)} on {md_esc(plan.machine)}",
         f"- command: `{md_esc(plan.command)}`" if plan.command else "- command: (Python API)",
         "",
-        f"Effect = mean over seeds of (with trick) − (without), paired by seed; 95 % bootstrap CI. Verdict on {md_esc(primary)}.",
+        f"Effect = mean over seeds of (with trick) − (without), paired by seed; 95 % bootstrap CI. Verdict on {md_esc(primary)}; "
+        "pending until both arms have every seed.",
         "",
         f"| trick | test | Δ {md_esc(primary)} | 95 % CI | verdict | failure rate (with / without) | other metrics with evidence |",
         "|---|---|---|---|---|---|---|",

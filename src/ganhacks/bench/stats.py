@@ -14,7 +14,8 @@ from typing import Literal
 
 import numpy as np
 
-Verdict = Literal["helps", "hurts", "no evidence"]
+# "pending" is the ablation's: a trick whose arms do not have every planned seed yet.
+Verdict = Literal["helps", "hurts", "no evidence", "pending"]
 
 # +1: higher is better; -1: lower is better. A metric missing here gets no verdict.
 DIRECTIONS: dict[str, int] = {
