@@ -10,7 +10,8 @@ it, and the `recommended` preset. Every row is an arm of one `ganhacks ablate` f
     .venv/bin/python benchmarks/paper_tables.py --fast                                        # a smoke run
 
 The paper trains 400k steps; the default here is a short budget (--steps), and the printed table
-says which was used. Calling again with the same --out resumes.
+says which was used. Calling again with the same --out resumes; `--no-run` trains nothing and prints
+the table from the runs finished so far, each row saying how many seeds it has.
 
 `--stacked` adds Stacked MNIST in PacGAN's hard "D = 1/4 G" setting, approximated with our DCGAN at
 28x28 (G widths 32, 16; D widths 2, 4; Adam D 2e-4, G 1e-4, betas (0.5, 0.99), batch 128), with
@@ -26,7 +27,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ganhacks.bench.ablate import Plan, ablate, machine_description, main_progress
+from ganhacks.bench.ablate import Ablation, Plan, ablate, machine_description, main_progress
 
 # Each trick of the seed that a 2D MLP GAN can use, as an add-one arm. conditional and acgan are
 # here because ring8/grid25 label each point with its mode, but they see those labels, so they do
@@ -99,11 +100,33 @@ def ours(summary: dict, arm: str, metric: str) -> tuple[float, float]:
     return a["metrics"][metric]["mean"], a["metrics"][metric]["se"]
 
 
+def ours_cell(summary: dict, arm: str, metric: str, scale: float, digits: int) -> str:
+    """Our mean±SE; where the metric is undefined in some runs (KL with no high-quality sample),
+    the count it averages over, so a mean of 3 runs does not pass for one of 5."""
+    text = cell(ours(summary, arm, metric), scale, digits)
+    a = next((a for a in summary["arms"] if a["arm"] == arm), None)
+    if a is not None and metric in a["metrics"] and 0 < a["metrics"][metric]["n"] < a["runs"]:
+        text += f" ({a['metrics'][metric]['n']} of {a['runs']} runs)"
+    return text
+
+
 def row_name(arm: str) -> str:
     return {"base": "baseline", "+preset:recommended": "recommended"}.get(arm, arm)
 
 
-def table_2d(summaries: dict[str, dict], steps: int, seeds: int) -> str:
+def source(summaries: list[dict | None], arm: str) -> str:
+    """'ours, STEPS steps, K seeds', with the seeds actually finished (an interrupted table has fewer)."""
+    done = []
+    for summary in summaries:
+        if summary is not None:
+            a = next((a for a in summary["arms"] if a["arm"] == arm), None)
+            done.append(f"{a['runs'] if a else 0}" + ("" if a and a["runs"] >= summary["seeds"] else f" of {summary['seeds']}"))
+    steps = next(s["steps"] for s in summaries if s is not None)
+    seeds = done[0] if len(set(done)) == 1 else " / ".join(done)
+    return f"ours, {steps} steps, {seeds} seeds"
+
+
+def table_2d(summaries: dict[str, dict]) -> str:
     ring, grid = summaries.get("ring8"), summaries.get("grid25")
     arms = [a["arm"] for a in (ring or grid)["arms"]]
     lines = [
@@ -120,22 +143,22 @@ def table_2d(summaries: dict[str, dict], steps: int, seeds: int) -> str:
                 cells += ["not run"] * 3
                 continue
             cells += [
-                cell(ours(summary, arm, "modes"), 1, 1),
-                cell(ours(summary, arm, "hq"), 100, 1),
-                cell(ours(summary, arm, "kl"), 1, 2),
+                ours_cell(summary, arm, "modes", 1, 1),
+                ours_cell(summary, arm, "hq", 100, 1),
+                ours_cell(summary, arm, "kl", 1, 2),
             ]
-        lines.append(f"| {row_name(arm)} | ours, {steps} steps, {seeds} seeds | " + " | ".join(cells) + " |")
+        lines.append(f"| {row_name(arm)} | {source([ring, grid], arm)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def table_stacked(summary: dict, steps: int, seeds: int) -> str:
+def table_stacked(summary: dict) -> str:
     lines = ["| method | source | modes (of 1000) | KL |", "|---|---|---|---|"]
     for name, (modes, kl) in PUBLISHED_STACKED.items():
         lines.append(f"| {name} | PacGAN Table 3, D = 1/4 G | {cell(modes, 1, 1)} | {cell(kl)} |")
     for a in summary["arms"]:
         lines.append(
-            f"| {row_name(a['arm'])} | ours, {steps} steps, {seeds} seeds | "
-            f"{cell(ours(summary, a['arm'], 'modes'), 1, 1)} | {cell(ours(summary, a['arm'], 'kl'))} |"
+            f"| {row_name(a['arm'])} | {source([summary], a['arm'])} | "
+            f"{ours_cell(summary, a['arm'], 'modes', 1, 1)} | {ours_cell(summary, a['arm'], 'kl', 1, 2)} |"
         )
     return "\n".join(lines)
 
@@ -151,11 +174,29 @@ def main() -> int:
     p.add_argument("--stacked", action="store_true", help="also run Stacked MNIST, D = 1/4 G")
     p.add_argument("--stacked-steps", type=int, default=5000)
     p.add_argument("--fast", action="store_true", help="smoke run: ring8, 3 tricks, 2 seeds, 30 steps")
+    p.add_argument(
+        "--no-run",
+        action="store_true",
+        help="train nothing: print the table from the runs already finished in --out (rows show how many seeds)",
+    )
     args = p.parse_args()
     if args.fast:
         args.data, args.tricks, args.seeds, args.steps = "ring8", "tricks.pack,tricks.replay,preset:recommended", 2, 30
         args.out = str(Path(args.out) / "fast")
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    made_by: list[str] = []  # the machine and command behind each folder's runs
+
+    def collect(folder: Path, plan: Plan) -> dict:
+        if not args.no_run:
+            made_by.append(f"{plan.machine}\n\n`{plan.command}`")
+            return ablate(folder, plan, workers=args.workers, progress=main_progress)
+        found = Ablation(folder)
+        if not found.plan_file.is_file():
+            sys.exit(f"'{folder}' holds no ablation; run without --no-run first to train it.")
+        stored = found.read_plan()
+        made_by.append(f"{folder.name}: {stored.machine}, started {stored.created}\n\n`{stored.command}`")
+        return found.summarize(stored)
+
     summaries = {}
     for data in [d.strip() for d in args.data.split(",") if d.strip()]:
         plan = Plan(
@@ -166,11 +207,8 @@ def main() -> int:
             command=command,
             machine=machine_description(),
         )
-        summaries[data] = ablate(Path(args.out) / data, plan, workers=args.workers, progress=main_progress)
-    out = [
-        f"# PacGAN 2D table beside ours\n\n{machine_description()}\n\n`{command}`\n",
-        table_2d(summaries, args.steps, args.seeds),
-    ]
+        summaries[data] = collect(Path(args.out) / data, plan)
+    out = [table_2d(summaries)]
     if args.stacked:
         plan = Plan(
             data="stacked-mnist",
@@ -181,8 +219,8 @@ def main() -> int:
             command=command,
             machine=machine_description(),
         )
-        summary = ablate(Path(args.out) / "stacked-mnist", plan, workers=args.workers, progress=main_progress)
-        out.append(table_stacked(summary, args.stacked_steps, args.seeds))
+        out.append(table_stacked(collect(Path(args.out) / "stacked-mnist", plan)))
+    out.insert(0, "# PacGAN 2D table beside ours\n\n" + "\n\n".join(dict.fromkeys(made_by)) + "\n")
     text = "\n\n".join(out) + "\n"
     print(text)
     Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -265,6 +265,25 @@ def test_an_unfinished_arm_gets_no_verdict_until_every_seed_has_run(finished, tm
     assert "pending (2 of 3 seeds)" in (out / "report.html").read_text()
 
 
+def test_paper_table_from_finished_runs_says_how_many_seeds_each_row_has(finished, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import paper_tables
+
+    out = tmp_path / "paper"
+    shutil.copytree(finished[0], out / "ring8")
+    next((out / "ring8" / "runs").glob("add-replay*/seed_1/result.json")).unlink()
+    monkeypatch.setattr(sys, "argv", ["paper_tables.py", "--data", "ring8", "--no-run", "--out", str(out)])
+    assert paper_tables.main() == 0
+    table = capsys.readouterr().out
+    assert "| baseline | ours, 12 steps, 3 seeds |" in table
+    assert "| +replay | ours, 12 steps, 2 of 3 seeds |" in table
+    assert "| PacGAN4 | PacGAN Table 1, 400k steps |" in table
+    assert len(list((out / "ring8" / "runs").glob("*/seed_*/result.json"))) == 8  # --no-run trained nothing
+    assert (out / "paper_tables.md").read_text().strip() == table.strip()
+
+
 @pytest.mark.slow
 def test_worker_pool_gives_the_same_results_as_one_process(finished, tmp_path):
     out = tmp_path / "pool"
