@@ -147,6 +147,8 @@ def test_catalogue_rows_and_cli(cli):
     assert all(set(r) == {"number", "key", "default", "description"} for r in rows)
     assert {"loss", "latent", "train.d_steps", "tricks.label_smoothing", "tricks.replay"} <= {r["key"] for r in rows}
     assert next(r for r in rows if r["key"] == "tricks.replay")["default"] == "off"
+    assert {r["number"] for r in rows} >= set(range(1, 17))  # every trick of the seed has a row
+    assert all(r["default"] is not None for r in rows)  # and each key is a real config key
     code, out, _ = cli("tricks", "--json")
     assert code == 0 and json.loads(out) == rows
     code, out, _ = cli("tricks")

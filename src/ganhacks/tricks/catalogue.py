@@ -40,17 +40,22 @@ CATALOGUE: tuple[TrickInfo, ...] = (
     TrickInfo(
         3, "latent", "latent distribution: gaussian (spherical z) or uniform; slerp/lerp interpolation in `ganhacks sample`"
     ),
+    TrickInfo(4, "train.d_batches", "separate real and fake batches through D (default), or mixed: one batch of both"),
+    TrickInfo(4, "model.g_norm", "G's normalisation: batch, instance, layer or none (model.d_norm for D)"),
+    TrickInfo(5, "model.g_act", "G's activation: relu or leaky_relu (model.d_act for D; leaky_relu by default)"),
+    TrickInfo(5, "model.down", "D's downsampling: strided conv (default), or conv + avgpool / maxpool (sparse gradients)"),
+    TrickInfo(5, "model.up", "G's upsampling: convtranspose (default), pixelshuffle or nearest + conv"),
     TrickInfo(
         6,
         "tricks.label_smoothing",
         "soft targets for D: one_sided (real 0.9) or two_sided_random (real U(0.7,1.2), fake U(0,0.3))",
     ),
+    TrickInfo(6, "tricks.noisy_labels", "flip each of D's targets with probability p"),
     TrickInfo(
         7,
         "tricks.vae",
         "VAE-GAN hybrid: an encoder, a KL term and a reconstruction term added to G's loss (DCGAN is the default)",
     ),
-    TrickInfo(6, "tricks.noisy_labels", "flip each of D's targets with probability p"),
     TrickInfo(8, "tricks.replay", "experience replay: mix past fakes from a buffer into D's fake batch"),
     TrickInfo(8, "tricks.swap", "keep past snapshots of D (or G) and occasionally swap one in for a few steps"),
     TrickInfo(9, "optim.d.name", "optimiser per network: adam, or sgd (the seed's 'SGD for D'); separate lrs give TTUR"),
