@@ -161,6 +161,26 @@ def test_open_refuses_a_different_experiment_and_names_what_changed(tmp_path):
         Ablation(tmp_path / "other").open(_plan())
 
 
+def test_a_folder_keeps_what_its_preset_arm_meant_and_refuses_a_changed_preset(tmp_path, monkeypatch):
+    from ganhacks import config
+
+    folder = Ablation(tmp_path / "ab")
+    plan = folder.open(_plan(tricks=["preset:recommended"]))
+    pinned = plan.arm_overrides["+preset:recommended"]
+    assert pinned and plan.base_config["model.g_norm"] == "auto" and "train.seed" not in plan.base_config
+    before = [a.slug for a in folder.read_plan().arms()]
+    # A later ganhacks changes what 'recommended' means.
+    monkeypatch.setitem(config.PRESETS, "recommended", {"tricks": {"replay": {}}})
+    assert [a.slug for a in folder.read_plan().arms()] == before  # its runs are still found
+    assert folder.read_plan().arms()[1].overrides == tuple(pinned)
+    with pytest.raises(GanhacksError, match=r"arm '\+preset:recommended' was .* and is now \['tricks.replay=on'\].*new --out"):
+        folder.open(_plan(tricks=["preset:recommended"]))
+    monkeypatch.setitem(config.PRESETS, "baseline", {"train": {"batch_size": 7}})  # and the base preset
+    with pytest.raises(GanhacksError, match=r"base train.batch_size: None then, 7 now"):
+        folder.open(_plan(tricks=["preset:recommended"]))
+    assert json.loads(folder.plan_file.read_text())["arm_overrides"]["+preset:recommended"] == pinned  # untouched
+
+
 def test_an_invalid_arm_fails_before_any_folder_exists(tmp_path):
     plan = _plan(tricks=["train.steps=-3"])
     with pytest.raises(ConfigError, match="train.steps"):
@@ -282,6 +302,26 @@ def test_paper_table_from_finished_runs_says_how_many_seeds_each_row_has(finishe
     assert "| PacGAN4 | PacGAN Table 1, 400k steps |" in table
     assert len(list((out / "ring8" / "runs").glob("*/seed_*/result.json"))) == 8  # --no-run trained nothing
     assert (out / "paper_tables.md").read_text().strip() == table.strip()
+
+
+def test_verdict_matrix_lists_each_trick_per_data_set_and_applies_the_rule(finished, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import verdict_matrix
+
+    assert verdict_matrix.seed_number("tricks.label_smoothing.mode=two_sided_random") == 6
+    assert verdict_matrix.seed_number("optim.d.name=sgd+optim.d.lr=1e-2") == 9
+    assert verdict_matrix.seed_number("tricks.pack.m=4") is None
+    summary = finished[1]
+    monkeypatch.setattr(sys, "argv", ["verdict_matrix.py", f"ring8={finished[0]}", f"again={finished[0]}"])
+    assert verdict_matrix.main() == 0
+    out = capsys.readouterr().out
+    replay = next(e for e in summary["effects"] if e["trick"] == "replay")
+    assert f"| 8 | replay | {verdict_matrix.cell(replay, summary['primary'])} |" in out
+    assert out.index("| 6 | tricks.label_smoothing.mode=two_sided_random") < out.index("| 8 | replay")  # the seed's order
+    helped = [e["trick"] for e in summary["effects"] if e["verdict"] == "helps"]
+    assert out.splitlines()[-1].endswith(", ".join(helped) or "no trick")
 
 
 @pytest.mark.slow

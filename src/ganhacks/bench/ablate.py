@@ -33,7 +33,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -165,6 +165,12 @@ class Plan:
     created: str = ""
     machine: str = ""
     version: int = PLAN_VERSION
+    # What the arms meant when the folder was made, pinned so that a later ganhacks with other
+    # presets or defaults can neither mix two experiments in one folder nor lose track of its runs:
+    # each arm's overrides (a preset arm's are the preset's settings then), and the base arm's whole
+    # config, flattened, without its seed.
+    arm_overrides: dict[str, list[str]] = field(default_factory=dict)
+    base_config: dict[str, Any] = field(default_factory=dict)
 
     # These define the experiment; the rest (seeds, command, when and where) may differ between calls.
     IDENTITY = ("data", "tricks", "steps", "base", "mode", "set")
@@ -173,7 +179,36 @@ class Plan:
         return parse_tricks(self.tricks)
 
     def arms(self) -> list[Arm]:
-        return plan_arms(self.specs(), self.mode)
+        arms = plan_arms(self.specs(), self.mode)
+        if not self.arm_overrides:  # a folder made before arms were pinned
+            return arms
+        return [replace(a, overrides=tuple(self.arm_overrides.get(a.name, a.overrides))) for a in arms]
+
+    def pinned(self) -> tuple[dict[str, list[str]], dict[str, Any]]:
+        """(arm_overrides, base_config) as this version of ganhacks resolves the plan now."""
+        from ganhacks.config import flatten, to_dict
+
+        arms = plan_arms(self.specs(), self.mode)
+        base = flatten(to_dict(self.config(Arm("base", "base", None, ()), 0)))
+        base.pop("train.seed", None)
+        return {a.name: list(a.overrides) for a in arms}, base
+
+    def drift(self) -> list[str]:
+        """How the pinned arms differ from what this version of ganhacks makes of the same plan."""
+        if not self.arm_overrides and not self.base_config:
+            return []
+        overrides, base = self.pinned()
+        out = [
+            f"base {k}: {self.base_config.get(k)!r} then, {base.get(k)!r} now"
+            for k in sorted(set(self.base_config) | set(base))
+            if self.base_config.get(k) != base.get(k)
+        ]
+        out += [
+            f"arm '{name}' was {self.arm_overrides.get(name)} and is now {o}"
+            for name, o in overrides.items()
+            if self.arm_overrides.get(name) != o
+        ]
+        return out
 
     def config(self, arm: Arm, seed: int):
         """The RunConfig of one arm and seed (validated; auto values are filled later, from the data)."""
@@ -248,6 +283,13 @@ class Ablation:
                 )
             plan.created = old.created
             plan.seeds = max(plan.seeds, old.seeds)
+            plan.arm_overrides, plan.base_config = old.arm_overrides, old.base_config
+            drift = plan.drift()
+            if drift:
+                raise GanhacksError(
+                    f"'{self.path}' was made when its arms meant other settings ({'; '.join(drift[:4])}"
+                    f"{f'; and {len(drift) - 4} more' if len(drift) > 4 else ''}); measure the new ones in a new --out folder."
+                )
         elif self.path.is_dir() and any(self.path.iterdir()):
             raise GanhacksError(f"Output folder '{self.path}' is not empty and holds no ablation; choose a new --out.")
         try:
@@ -255,6 +297,8 @@ class Ablation:
         except OSError as e:
             raise GanhacksError(f"Cannot create the output folder '{self.path}' ({e.strerror}); choose another --out.") from None
         plan.created = plan.created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        if not plan.arm_overrides:
+            plan.arm_overrides, plan.base_config = plan.pinned()
         atomic_write(self.plan_file, (json.dumps(asdict(plan), indent=2) + "\n").encode())
         return plan
 

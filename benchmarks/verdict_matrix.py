@@ -1,0 +1,120 @@
+"""One table of every trick's verdict across several ablation folders, and the `recommended` rule.
+
+    .venv/bin/python benchmarks/verdict_matrix.py ring8=bench/paper/ring8 grid25=bench/paper/grid25 \\
+        mnist5k=bench/ablate-mnist5k mnist5k=bench/ablate-mnist5k-c
+
+Each argument is LABEL=FOLDER; a label may be given several folders (one data set ablated in several
+calls), and a trick measured in more than one of them is taken from the last. Rows are add-one
+effects in the seed's trick order, cells the headline metric's difference, its 95 % CI and the
+verdict, exactly as each folder's statistics compute them. Nothing is trained and nothing is written
+into the folders.
+
+The rule printed last is the one docs/results.md states for the `recommended` preset: a trick joins
+it when its headline verdict is `helps` on at least one data set and `hurts` on none, with every
+data set measured. Tricks that need labels (conditional, AC-GAN) and preset arms are left out: the
+preset is for unlabelled data, and a preset is not a trick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from ganhacks.bench.ablate import Ablation, summarize
+from ganhacks.tricks.catalogue import CATALOGUE
+
+NEEDS_LABELS = ("tricks.conditional", "tricks.acgan")
+
+
+def seed_number(spec: str) -> int | None:
+    """The seed's trick number of an arm spec such as 'tricks.label_smoothing.mode=two_sided_random'."""
+    key = spec.split("+")[0].split("=")[0]
+    if "." not in key and key not in {c.key for c in CATALOGUE}:
+        key = f"tricks.{key}"  # --tricks accepts a switch without its 'tricks.' prefix
+    hits = [c for c in CATALOGUE if key == c.key or key.startswith(c.key + ".")]
+    return max(hits, key=lambda c: len(c.key)).number if hits else None
+
+
+def effects(folder: Path) -> tuple[str, dict[str, dict]]:
+    """(headline metric, {trick spec: its add-one effect}) of one ablation folder, computed afresh."""
+    found = Ablation(folder)
+    if not found.plan_file.is_file():
+        sys.exit(f"'{folder}' holds no ablation; pass folders that `ganhacks ablate` wrote.")
+    plan = found.read_plan()
+    summary = summarize(plan, found.results(plan))
+    overrides = {a["arm"]: a["overrides"] for a in summary["arms"]}
+    out = {}
+    for e in summary["effects"]:
+        if e["role"] != "add":
+            continue
+        key = e["trick"]
+        if key.startswith("preset:"):  # a preset means what it meant when the folder was made: say what
+            key += " = " + ", ".join(overrides[e["with"]])
+        out[key] = e
+    return summary["primary"], out
+
+
+def cell(effect: dict | None, primary: str) -> str:
+    if effect is None:
+        return "not run"
+    verdict = effect["verdict"]
+    label = f"**{verdict}**" if verdict in ("helps", "hurts") else verdict
+    if verdict == "pending":
+        label = f"pending ({effect['seeds_done']} seeds)"
+    m = effect["metrics"].get(primary)
+    if m is None or math.isnan(m["diff"]):
+        return label if verdict == "pending" else f"{label} (Δ undefined)"
+    lo, hi = m["ci"]
+    return f"{label} {m['diff']:+.3g} [{lo:.3g}, {hi:.3g}]"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folders", nargs="+", metavar="LABEL=FOLDER")
+    args = p.parse_args()
+    labels: dict[str, dict[str, dict]] = {}
+    primaries: dict[str, str] = {}
+    for item in args.folders:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            sys.exit(f"'{item}' is not LABEL=FOLDER; write e.g. ring8=bench/paper/ring8.")
+        primary, found = effects(Path(path))
+        if primaries.setdefault(label, primary) != primary:
+            sys.exit(
+                f"'{label}' folders disagree on the headline metric ({primaries[label]} and {primary}); give them different labels."
+            )
+        labels.setdefault(label, {}).update(found)
+
+    order: list[str] = []
+    for found in labels.values():
+        order += [t for t in found if t not in order]
+    order.sort(key=lambda t: seed_number(t) or 99)  # stable: first-seen order within a number
+
+    lines = [
+        "| # | trick | " + " | ".join(f"{label} (Δ {primaries[label]})" for label in labels) + " |",
+        "|---|---|" + "---|" * len(labels),
+    ]
+    for trick in order:
+        n = seed_number(trick)
+        cells = [cell(labels[label].get(trick), primaries[label]) for label in labels]
+        lines.append(f"| {n or '–'} | {trick} | " + " | ".join(cells) + " |")
+
+    chosen, reasons = [], []
+    for trick in order:
+        if trick.startswith("preset:") or trick.split("=")[0].split(".mode")[0] in NEEDS_LABELS:
+            continue
+        verdicts = [labels[label].get(trick, {}).get("verdict", "not run") for label in labels]
+        if any(v in ("not run", "pending") for v in verdicts):
+            reasons.append(f"{trick}: not measured on every data set yet")
+        elif "helps" in verdicts and "hurts" not in verdicts:
+            chosen.append(trick)
+    lines += ["", "Rule (helps on one or more data sets, hurts on none): " + (", ".join(chosen) or "no trick")]
+    lines += [f"- {r}" for r in reasons]
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
