@@ -63,11 +63,13 @@ def cell(effect: dict | None, primary: str) -> str:
     label = f"**{verdict}**" if verdict in ("helps", "hurts") else verdict
     if verdict == "pending":
         label = f"pending ({effect['seeds_done']} seeds)"
-    m = effect["metrics"].get(primary)
+    head = effect.get("headline") or primary
+    m = effect["metrics"].get(head)
     if m is None or math.isnan(m["diff"]):
         return label if verdict == "pending" else f"{label} (Δ undefined)"
     lo, hi = m["ci"]
-    return f"{label} {m['diff']:+.3g} [{lo:.3g}, {hi:.3g}]"
+    on = f" on {head}" if head != primary else ""  # the primary metric is undefined in some runs
+    return f"{label}{on} {m['diff']:+.3g} [{lo:.3g}, {hi:.3g}]"
 
 
 def main() -> int:

@@ -148,6 +148,22 @@ def _plan(**kw) -> Plan:
     return Plan(**{**base, **kw})
 
 
+def test_headline_falls_back_to_modes_when_kl_is_undefined_in_some_runs():
+    from ganhacks.bench.ablate import summarize
+
+    def row(arm, seed, modes, kl):
+        return {"arm": arm, "seed": seed, "healthy": True, "wall_s": 1.0, "metrics": {"modes": modes, "hq": 0.1, "kl": kl}}
+
+    plan = _plan(tricks=["replay", "swap"], seeds=4)
+    rows = [row("base", s, 8, 0.3 + 0.01 * s) for s in range(4)]
+    rows += [row("+replay", s, m, kl) for s, (m, kl) in enumerate([(0, None), (1, 1.9), (0, None), (2, 1.7)])]
+    rows += [row("+swap", s, 8, 0.2 + 0.01 * s) for s in range(4)]
+    effects = {e["trick"]: e for e in summarize(plan, rows)["effects"]}
+    # KL over the two runs that kept a high-quality sample would hide the two that lost every mode.
+    assert effects["replay"]["headline"] == "modes" and effects["replay"]["verdict"] == "hurts"
+    assert effects["swap"]["headline"] == "kl" and effects["swap"]["verdict"] == "helps"
+
+
 def test_open_refuses_a_different_experiment_and_names_what_changed(tmp_path):
     folder = Ablation(tmp_path / "ab")
     folder.open(_plan())
@@ -231,7 +247,9 @@ def test_ablation_statistics_match_the_rows(finished):
     assert effect["metrics"][m]["verdict"] == stats.verdict(lo, hi, +1)
     primary = summary["primary"]
     assert primary in ("kl", "modes")
-    assert effect["verdict"] == effect["metrics"][primary]["verdict"]
+    assert effect["verdict"] == effect["metrics"][effect["headline"]]["verdict"]
+    kl_everywhere = all(r["metrics"].get("kl") is not None for r in rows if r["arm"] in ("base", "+replay"))
+    assert effect["headline"] == (primary if kl_everywhere or primary != "kl" else "modes")
 
     def refuse(token):
         raise AssertionError(f"{token} is not JSON")

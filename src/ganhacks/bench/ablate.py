@@ -378,8 +378,9 @@ PRIMARY_ORDER = ("kl", "fd", "fd_inception", "modes")
 def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per arm: runs, failure rate, mean and SE of each metric. Per trick and role: the difference
     from the arm without it, with a paired bootstrap 95 % CI, and a verdict per metric; the headline
-    verdict is the primary metric's (KL for 2D and Stacked MNIST, FD for labelled images). Until both
-    arms have every planned seed the verdicts are ``pending``."""
+    verdict is the primary metric's (KL for 2D and Stacked MNIST, FD for labelled images), or the
+    mode count's where KL is undefined in some of the runs compared. Until both arms have every
+    planned seed the verdicts are ``pending``."""
     arms = plan.arms()
     by_arm: dict[str, list[dict[str, Any]]] = {a.name: [r for r in rows if r["arm"] == a.name] for a in arms}
     metrics = [m for m in stats.DIRECTIONS if any(m in r.get("metrics", {}) for r in rows)]
@@ -444,7 +445,19 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "paired": paired,
                     "verdict": stats.verdict(lo, hi, stats.DIRECTIONS[m]) if complete else "pending",
                 }
-            effect["verdict"] = effect["metrics"][primary]["verdict"] if primary else ("no evidence" if complete else "pending")
+            # The headline is the primary metric, unless it is undefined in some of these runs (KL
+            # with no high-quality sample): comparing the runs that kept it would hide the failures
+            # that lost it, so the next metric of PRIMARY_ORDER defined in every run decides.
+            effect["headline"] = next(
+                (
+                    m
+                    for m in [primary, *PRIMARY_ORDER]
+                    if m in metrics and all(len(values(a, m)) == len(by_arm[a]) for a in (with_arm, without_arm))
+                ),
+                primary,
+            )
+            head = effect["headline"]
+            effect["verdict"] = effect["metrics"][head]["verdict"] if head else ("no evidence" if complete else "pending")
             effects.append(effect)
     return {
         "data": plan.data,
@@ -608,6 +621,8 @@ def verdict_table(summary: dict[str, Any]) -> str:
         lo, hi = m.get("ci", [math.nan, math.nan])
         fail = f"{e['failure_rate_with']:.0%}/{e['failure_rate_without']:.0%}"
         verdict = e["verdict"] + (f" ({e['seeds_done']} of {summary['seeds']} seeds)" if e["verdict"] == "pending" else "")
+        if e.get("headline", primary) != primary:
+            verdict += f" (on {e['headline']}: {primary} is undefined in some runs)"
         lines.append(
             f"{e['trick'][:40]:<40} {e['role']:<5} {m.get('diff', math.nan):>12.4g} {f'[{lo:.4g}, {hi:.4g}]':>24} {fail:>9}  {verdict}"
         )

@@ -215,11 +215,15 @@ def verdict_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     for e in summary["effects"]:
         m = e["metrics"].get(primary, {"diff": math.nan, "ci": [math.nan, math.nan]})
         evidence = [
-            f"{k}: {v['verdict']}" for k, v in e["metrics"].items() if k != primary and v["verdict"] in ("helps", "hurts")
+            f"{k}: {v['verdict']}"
+            for k, v in e["metrics"].items()
+            if k not in (primary, e.get("headline")) and v["verdict"] in ("helps", "hurts")
         ]
         verdict = e["verdict"]
         if verdict == "pending":
             verdict = f"pending ({e['seeds_done']} of {summary['seeds']} seeds)"
+        if e.get("headline", primary) != primary:
+            verdict += f" (on {e['headline']}: {primary} is undefined in some runs)"
         rows.append(
             {
                 "trick": e["trick"],
