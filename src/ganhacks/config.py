@@ -589,6 +589,11 @@ def flatten(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def changed_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The keys of two flat dicts whose values differ (or that only one has), sorted."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """Turn ``'optim.g.lr=1e-4'`` into ``{'optim': {'g': {'lr': 1e-4}}}`` (value parsed as YAML)."""
     if "=" not in text:

@@ -197,12 +197,10 @@ class Plan:
         """How the pinned arms differ from what this version of ganhacks makes of the same plan."""
         if not self.arm_overrides and not self.base_config:
             return []
+        from ganhacks.config import changed_keys
+
         overrides, base = self.pinned()
-        out = [
-            f"base {k}: {self.base_config.get(k)!r} then, {base.get(k)!r} now"
-            for k in sorted(set(self.base_config) | set(base))
-            if self.base_config.get(k) != base.get(k)
-        ]
+        out = [f"base {k}: {self.base_config.get(k)!r} then, {base.get(k)!r} now" for k in changed_keys(self.base_config, base)]
         out += [
             f"arm '{name}' was {self.arm_overrides.get(name)} and is now {o}"
             for name, o in overrides.items()
@@ -612,6 +610,18 @@ def _warm_evaluator(datasets: Iterable[Any]) -> None:
             Evaluator(data).classifier()
 
 
+def verdict_text(effect: dict[str, Any], summary: dict[str, Any]) -> str:
+    """An effect's headline verdict as the tables print it: with the seeds a pending one has, and the
+    metric that decided where the primary one is undefined in some runs."""
+    primary = summary["primary"]
+    text = effect["verdict"]
+    if text == "pending":
+        text += f" ({effect['seeds_done']} of {summary['seeds']} seeds)"
+    if effect.get("headline", primary) != primary:
+        text += f" (on {effect['headline']}: {primary} is undefined in some runs)"
+    return text
+
+
 def verdict_table(summary: dict[str, Any]) -> str:
     """The per-trick verdicts as plain text (what `ganhacks ablate` prints)."""
     primary = summary["primary"]
@@ -620,9 +630,7 @@ def verdict_table(summary: dict[str, Any]) -> str:
         m = e["metrics"].get(primary, {})
         lo, hi = m.get("ci", [math.nan, math.nan])
         fail = f"{e['failure_rate_with']:.0%}/{e['failure_rate_without']:.0%}"
-        verdict = e["verdict"] + (f" ({e['seeds_done']} of {summary['seeds']} seeds)" if e["verdict"] == "pending" else "")
-        if e.get("headline", primary) != primary:
-            verdict += f" (on {e['headline']}: {primary} is undefined in some runs)"
+        verdict = verdict_text(e, summary)
         lines.append(
             f"{e['trick'][:40]:<40} {e['role']:<5} {m.get('diff', math.nan):>12.4g} {f'[{lo:.4g}, {hi:.4g}]':>24} {fail:>9}  {verdict}"
         )

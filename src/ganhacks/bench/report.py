@@ -210,6 +210,8 @@ def _last_sample(run: Path) -> Path | None:
 def verdict_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (trick, role): the primary metric's difference, CI and verdict, failure rates and
     the other metrics that have a verdict. Shared by the HTML and Markdown tables."""
+    from ganhacks.bench.ablate import verdict_text
+
     primary = summary["primary"]
     rows = []
     for e in summary["effects"]:
@@ -219,18 +221,13 @@ def verdict_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
             for k, v in e["metrics"].items()
             if k not in (primary, e.get("headline")) and v["verdict"] in ("helps", "hurts")
         ]
-        verdict = e["verdict"]
-        if verdict == "pending":
-            verdict = f"pending ({e['seeds_done']} of {summary['seeds']} seeds)"
-        if e.get("headline", primary) != primary:
-            verdict += f" (on {e['headline']}: {primary} is undefined in some runs)"
         rows.append(
             {
                 "trick": e["trick"],
                 "test": "added to base" if e["role"] == "add" else "removed from full set",
                 "diff": m["diff"],
                 "ci": m["ci"],
-                "verdict": verdict,
+                "verdict": verdict_text(e, summary),
                 "fail": f"{fmt_rate(e['failure_rate_with'])} / {fmt_rate(e['failure_rate_without'])}",
                 "others": "; ".join(evidence) or "none",
             }

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ganhacks.config import RunConfig, build_config, dump_yaml, flatten, from_dict, load_yaml, to_dict
+from ganhacks.config import RunConfig, build_config, changed_keys, dump_yaml, flatten, from_dict, load_yaml, to_dict
 from ganhacks.errors import GanhacksError
 from ganhacks.fileio import atomic_write
 from ganhacks.training.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint, remove_checkpoint
@@ -34,7 +34,7 @@ DATA_KEYS = ("name", "kind", "n", "shape", "num_classes")
 def config_changes(old: RunConfig, new: RunConfig, ignore: tuple[str, ...] = ("train.steps",)) -> list[str]:
     """``key: old -> new`` for every config value that differs (``ignore`` aside), in key order."""
     a, b = flatten(to_dict(old)), flatten(to_dict(new))
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in changed_keys(a, b) if k not in ignore]
 
 
 def _newest_loadable(run: RunDir) -> tuple[dict[str, Any], list[Path]]:
