@@ -93,20 +93,21 @@ def cell(mean_se: tuple[float, float | None], scale: float = 1.0, digits: int = 
     return text
 
 
-def ours(summary: dict, arm: str, metric: str) -> tuple[float, float]:
-    a = next((a for a in summary["arms"] if a["arm"] == arm), None)
-    if a is None or metric not in a["metrics"]:
-        return math.nan, math.nan
-    return a["metrics"][metric]["mean"], a["metrics"][metric]["se"]
+def arm_of(summary: dict, arm: str) -> dict | None:
+    """One arm's statistics from a summary (None where the folder has no such arm)."""
+    return next((a for a in summary["arms"] if a["arm"] == arm), None)
 
 
 def ours_cell(summary: dict, arm: str, metric: str, scale: float, digits: int) -> str:
     """Our mean±SE; where the metric is undefined in some runs (KL with no high-quality sample),
     the count it averages over, so a mean of 3 runs does not pass for one of 5."""
-    text = cell(ours(summary, arm, metric), scale, digits)
-    a = next((a for a in summary["arms"] if a["arm"] == arm), None)
-    if a is not None and metric in a["metrics"] and 0 < a["metrics"][metric]["n"] < a["runs"]:
-        text += f" ({a['metrics'][metric]['n']} of {a['runs']} runs)"
+    a = arm_of(summary, arm)
+    if a is None or metric not in a["metrics"]:
+        return cell((math.nan, math.nan))
+    m = a["metrics"][metric]
+    text = cell((m["mean"], m["se"]), scale, digits)
+    if 0 < m["n"] < a["runs"]:
+        text += f" ({m['n']} of {a['runs']} runs)"
     return text
 
 
@@ -119,7 +120,7 @@ def source(summaries: list[dict | None], arm: str) -> str:
     done = []
     for summary in summaries:
         if summary is not None:
-            a = next((a for a in summary["arms"] if a["arm"] == arm), None)
+            a = arm_of(summary, arm)
             done.append(f"{a['runs'] if a else 0}" + ("" if a and a["runs"] >= summary["seeds"] else f" of {summary['seeds']}"))
     steps = next(s["steps"] for s in summaries if s is not None)
     seeds = done[0] if len(set(done)) == 1 else " / ".join(done)

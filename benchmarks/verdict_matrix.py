@@ -28,12 +28,22 @@ from ganhacks.tricks.catalogue import CATALOGUE
 NEEDS_LABELS = ("tricks.conditional", "tricks.acgan")
 
 
-def seed_number(spec: str) -> int | None:
-    """The seed's trick number of an arm spec such as 'tricks.label_smoothing.mode=two_sided_random'."""
+def switch_key(spec: str) -> str:
+    """The config key an arm spec sets first: 'tricks.label_smoothing.mode=x' -> 'tricks.label_smoothing.mode'."""
     key = spec.split("+")[0].split("=")[0]
     if "." not in key and key not in {c.key for c in CATALOGUE}:
         key = f"tricks.{key}"  # --tricks accepts a switch without its 'tricks.' prefix
-    hits = [c for c in CATALOGUE if key == c.key or key.startswith(c.key + ".")]
+    return key
+
+
+def under(key: str, section: str) -> bool:
+    return key == section or key.startswith(section + ".")
+
+
+def seed_number(spec: str) -> int | None:
+    """The seed's trick number of an arm spec such as 'tricks.label_smoothing.mode=two_sided_random'."""
+    key = switch_key(spec)
+    hits = [c for c in CATALOGUE if under(key, c.key)]
     return max(hits, key=lambda c: len(c.key)).number if hits else None
 
 
@@ -105,7 +115,7 @@ def main() -> int:
 
     chosen, reasons = [], []
     for trick in order:
-        if trick.startswith("preset:") or trick.split("=")[0].split(".mode")[0] in NEEDS_LABELS:
+        if trick.startswith("preset:") or any(under(switch_key(trick), k) for k in NEEDS_LABELS):
             continue
         verdicts = [labels[label].get(trick, {}).get("verdict", "not run") for label in labels]
         if any(v in ("not run", "pending") for v in verdicts):
