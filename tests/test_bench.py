@@ -273,15 +273,19 @@ def test_ablation_resumes_without_rerunning_finished_arms(finished, tmp_path):
     out = tmp_path / "ab"
     shutil.copytree(finished[0], out)
     runs = sorted((out / "runs").glob("*/seed_*/result.json"))
-    lost = runs[4]
-    lost.unlink()  # as if the call was killed while this run trained
-    (lost.parent / "metrics.jsonl").write_text('{"step": 10, "loss_d"')  # a torn line from the crash
-    before = {p: p.stat().st_mtime_ns for p in runs if p != lost}
+    lost = [next((out / "runs").glob("base/seed_2/result.json")), next((out / "runs").glob("add-replay*/seed_0/result.json"))]
+    for p in lost:
+        p.unlink()  # as if the call was killed while these trained
+    (lost[0].parent / "metrics.jsonl").write_text('{"step": 10, "loss_d"')  # a torn line from the crash
+    before = {p: p.stat().st_mtime_ns for p in runs if p not in lost}
     messages: list[str] = []
     ablate(out, _plan(), progress=messages.append)
-    assert "8 done, 1 to run" in messages[0]
+    assert "7 done, 2 to run" in messages[0]
     assert {p: p.stat().st_mtime_ns for p in before} == before  # finished runs untouched
-    assert lost.is_file()
+    assert all(p.is_file() for p in lost)
+    # Seed by seed: a call stopped again here would leave every arm with the same seeds.
+    reran = [m for m in messages if m.startswith("[")]
+    assert "+replay seed 0" in reran[0] and "base seed 2" in reran[1]
     assert len(json.loads((out / "results.json").read_text())) == 9
 
 
@@ -320,6 +324,24 @@ def test_paper_table_from_finished_runs_says_how_many_seeds_each_row_has(finishe
     assert "| PacGAN4 | PacGAN Table 1, 400k steps |" in table
     assert len(list((out / "ring8" / "runs").glob("*/seed_*/result.json"))) == 8  # --no-run trained nothing
     assert (out / "paper_tables.md").read_text().strip() == table.strip()
+
+
+def test_paper_table_can_print_stacked_mnist_alone(finished, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import paper_tables
+
+    out = tmp_path / "paper"
+    shutil.copytree(finished[0], out / "stacked-mnist")  # any folder with modes and KL reads the same way
+    monkeypatch.setattr(sys, "argv", ["paper_tables.py", "--data", "", "--stacked", "--no-run", "--out", str(out)])
+    assert paper_tables.main() == 0
+    table = capsys.readouterr().out
+    assert "| PacDCGAN4 | PacGAN Table 3, D = 1/4 G |" in table and "| baseline | ours, 12 steps, 3 seeds |" in table
+    assert "ring modes" not in table  # no 2D table when no 2D set was asked for
+    monkeypatch.setattr(sys, "argv", ["paper_tables.py", "--data", "", "--no-run", "--out", str(out)])
+    with pytest.raises(SystemExit, match="Nothing to run"):
+        paper_tables.main()
 
 
 def test_verdict_matrix_lists_each_trick_per_data_set_and_applies_the_rule(finished, monkeypatch, capsys):

@@ -567,7 +567,9 @@ def ablate(
         prepare(cfg, datasets[cfg.data])
     folder = Ablation(out)
     plan = folder.open(plan)
-    jobs = [(a, s) for a in arms for s in range(plan.seeds) if not (folder.run_dir(a, s) / "result.json").is_file()]
+    # Seed by seed, not arm by arm: an interrupted call then leaves every arm with the same seeds,
+    # so the paired differences so far cover every trick rather than only the first ones.
+    jobs = [(a, s) for s in range(plan.seeds) for a in arms if not (folder.run_dir(a, s) / "result.json").is_file()]
     total = len(arms) * plan.seeds
     say(f"ablation {folder.path}: {len(arms)} arms x {plan.seeds} seeds, {total - len(jobs)} done, {len(jobs)} to run")
     _warm_evaluator(datasets.values())
