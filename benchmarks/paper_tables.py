@@ -167,7 +167,11 @@ def table_stacked(summary: dict) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="ring8,grid25", help="2D data sets (default ring8,grid25; an empty string with --stacked runs Stacked MNIST alone)")
+    p.add_argument(
+        "--data",
+        default="ring8,grid25",
+        help="2D data sets (default ring8,grid25; an empty string with --stacked runs Stacked MNIST alone)",
+    )
     p.add_argument("--tricks", default=",".join(MLP_TRICKS), help="arms added to the baseline (default: every MLP trick)")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--steps", type=int, default=2000)
