@@ -15,6 +15,7 @@ from ganhacks.bench import stats
 from ganhacks.bench.ablate import Ablation, Plan, ablate, parse_tricks, plan_arms, results_csv
 from ganhacks.bench.report import write_report, write_run_report
 from ganhacks.cli import main
+from ganhacks.config import PRESETS
 from ganhacks.errors import ConfigError, GanhacksError
 
 # --------------------------------------------------------------------------- statistics
@@ -133,14 +134,31 @@ def test_plan_arms_add_one_and_leave_one_out():
 
 
 def test_leave_one_out_removes_a_trick_the_base_preset_has():
-    from ganhacks.config import PRESETS
-
     chosen = sorted(PRESETS["recommended"]["tricks"])
     plan = Plan(data="ring8", tricks=[chosen[0], "minibatch_stddev"], seeds=1, steps=10, base="recommended", mode="leave-one-out")
     full, dropped, _ = plan.arms()
     assert getattr(plan.config(full, 0).tricks, chosen[0]) is not None
     assert getattr(plan.config(dropped, 0).tricks, chosen[0]) is None  # switched off, though the preset has it
     assert plan.config(dropped, 0).tricks.minibatch_stddev is not None  # the other trick stays
+
+
+def test_leave_one_out_removes_a_setting_the_base_preset_has_and_keeps_one_it_changes():
+    assert PRESETS["recommended"]["model"]["g_act"] == "leaky_relu"  # what this test leans on
+    plan = Plan(
+        data="ring8",
+        tricks=["model.g_act=leaky_relu", "loss=minimax"],
+        seeds=1,
+        steps=10,
+        base="recommended",
+        mode="leave-one-out",
+    )
+    arms = {a.name: a for a in plan.arms()}
+    assert plan.config(arms["full"], 0).model.g_act == "leaky_relu"
+    assert plan.config(arms["-model.g_act=leaky_relu"], 0).model.g_act == "auto"  # gone, though the preset has it
+    assert plan.config(arms["-loss=minimax"], 0).loss == "nonsaturating"
+    other = Plan(data="ring8", tricks=["model.g_act=relu"], seeds=1, steps=10, base="recommended", mode="leave-one-out")
+    dropped = next(a for a in other.arms() if a.role == "drop")
+    assert other.config(dropped, 0).model.g_act == "leaky_relu"  # the base's own value, which the trick had changed
 
 
 def _plan(**kw) -> Plan:
