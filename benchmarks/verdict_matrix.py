@@ -85,7 +85,13 @@ def cell(effect: dict | None, primary: str) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("folders", nargs="+", metavar="LABEL=FOLDER")
+    p.add_argument(
+        "--tricks",
+        help="only these rows, comma-separated as the folders spell them (preset:recommended, tricks.pack.m=4); "
+        "the rule is then not applied, as it needs every trick",
+    )
     args = p.parse_args()
+    only = [t.strip() for t in args.tricks.split(",") if t.strip()] if args.tricks else None
     labels: dict[str, dict[str, dict]] = {}
     primaries: dict[str, str] = {}
     for item in args.folders:
@@ -103,6 +109,10 @@ def main() -> int:
     for found in labels.values():
         order += [t for t in found if t not in order]
     order.sort(key=lambda t: seed_number(t) or 99)  # stable: first-seen order within a number
+    if only is not None:
+        order = [t for t in order if t.split(" = ")[0] in only]
+        if not order:
+            sys.exit(f"None of {', '.join(only)} is an arm of these folders; spell them as `ganhacks ablate --tricks` did.")
 
     lines = [
         "| # | trick | " + " | ".join(f"{label} (Δ {primaries[label]})" for label in labels) + " |",
@@ -113,6 +123,9 @@ def main() -> int:
         cells = [cell(labels[label].get(trick), primaries[label]) for label in labels]
         lines.append(f"| {n or '–'} | {trick} | " + " | ".join(cells) + " |")
 
+    if only is not None:
+        print("\n".join(lines))
+        return 0
     chosen, reasons = [], []
     for trick in order:
         if trick.startswith("preset:") or any(under(switch_key(trick), k) for k in NEEDS_LABELS):

@@ -380,6 +380,13 @@ def test_verdict_matrix_lists_each_trick_per_data_set_and_applies_the_rule(finis
     assert out.index("| 6 | tricks.label_smoothing.mode=two_sided_random") < out.index("| 8 | replay")  # the seed's order
     helped = [e["trick"] for e in summary["effects"] if e["verdict"] == "helps"]
     assert out.splitlines()[-1].endswith(", ".join(helped) or "no trick")
+    monkeypatch.setattr(sys, "argv", ["verdict_matrix.py", f"ring8={finished[0]}", "--tricks", "replay"])
+    assert verdict_matrix.main() == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 3 and rows[2].startswith("| 8 | replay |")  # only that row, and no rule under it
+    monkeypatch.setattr(sys, "argv", ["verdict_matrix.py", f"ring8={finished[0]}", "--tricks", "swap"])
+    with pytest.raises(SystemExit, match="None of swap"):
+        verdict_matrix.main()
 
 
 @pytest.mark.slow
