@@ -203,8 +203,11 @@ def main() -> int:
         made_by.append(f"{folder.name}: {stored.machine}, started {stored.created}\n\n`{stored.command}`")
         return found.summarize(stored)
 
+    datasets = [d.strip() for d in args.data.split(",") if d.strip()]
+    if not datasets and not args.stacked:
+        sys.exit("Nothing to run: name 2D data sets with --data, or add --stacked.")
     summaries = {}
-    for data in [d.strip() for d in args.data.split(",") if d.strip()]:
+    for data in datasets:
         plan = Plan(
             data=data,
             tricks=[t for t in args.tricks.split(",") if t],
@@ -215,8 +218,6 @@ def main() -> int:
         )
         summaries[data] = collect(Path(args.out) / data, plan)
     out = [table_2d(summaries)] if summaries else []  # `--data '' --stacked`: Stacked MNIST alone
-    if not summaries and not args.stacked:
-        sys.exit("Nothing to run: name 2D data sets with --data, or add --stacked.")
     if args.stacked:
         plan = Plan(
             data="stacked-mnist",

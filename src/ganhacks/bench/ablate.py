@@ -105,6 +105,29 @@ def parse_tricks(text: str | Iterable[str]) -> list[TrickSpec]:
     return specs
 
 
+def taken_out(
+    settings: tuple[str, ...], base: dict[str, Any], with_trick: dict[str, Any], plain: dict[str, Any]
+) -> tuple[str, ...]:
+    """How a ``key=value`` trick leaves a leave-one-out set, from three flat configs: the base preset,
+    the base with the trick, and the baseline preset. A setting the base already has (at the trick's
+    value) goes with it, back to its baseline value, as a switch is turned off; otherwise leaving the
+    trick out is enough (the key keeps the base's value). Without this, ``--base recommended
+    --tricks model.g_act=leaky_relu`` would drop LeakyReLU from nothing."""
+    undo: list[str] = []
+    for key in dict.fromkeys(k.split("=", 1)[0].strip() for k in settings):
+        group = ".".join(key.split(".")[:2]) if key.startswith("tricks.") else key  # a trick as a whole
+
+        def part(d: dict[str, Any], group: str = group) -> dict[str, Any]:
+            return {k: v for k, v in d.items() if k == group or k.startswith(group + ".")}
+
+        if part(base) != part(with_trick) or part(base) == part(plain):
+            continue  # the base does not have it: leaving it out is enough
+        if group.startswith("tricks."):
+            undo.append(f"{group}=off")
+        undo += [f"{k}={'on' if v == {} else 'off' if v is None else json.dumps(v)}" for k, v in part(plain).items()]
+    return tuple(dict.fromkeys(undo))
+
+
 def preset_overrides(name: str) -> tuple[str, ...]:
     """A preset's settings as ``key=value`` overrides (values in JSON, which YAML reads back)."""
     from ganhacks.config import PRESETS, flatten
@@ -177,35 +200,15 @@ class Plan:
 
     def specs(self) -> list[TrickSpec]:
         specs = parse_tricks(self.tricks)
-        if self.mode == "add-one":  # `off` only builds leave-one-out arms
+        if self.mode == "add-one" or all(s.off for s in specs):  # `off` only builds leave-one-out arms
             return specs
-        return [s if s.off else replace(s, off=self._taken_out(s)) for s in specs]
+        from ganhacks.config import flatten, to_dict
 
-    def _taken_out(self, spec: TrickSpec) -> tuple[str, ...]:
-        """How a ``key=value`` trick leaves the full set. A setting the base preset already has (at the
-        trick's value) goes with it, back to its value without any preset, as a switch is turned off;
-        otherwise leaving the trick out is enough (the key keeps the base's value). Without this,
-        ``--base recommended --tricks model.g_act=leaky_relu`` would drop LeakyReLU from nothing."""
-        from ganhacks.config import build_config, flatten, nest, to_dict
+        def flat(plan: Plan, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+            return flatten(to_dict(plan.config(Arm("base", "base", None, overrides), 0)))
 
-        def flat(preset: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
-            values = nest({"data.name": self.data, "train.steps": self.steps, "train.seed": 0})
-            return flatten(to_dict(build_config(preset=preset, values=values, overrides=[*self.set, *overrides])))
-
-        base, with_trick, plain = flat(self.base), flat(self.base, spec.on), flat("baseline")
-        undo: list[str] = []
-        for key in dict.fromkeys(k.split("=", 1)[0].strip() for k in spec.on):
-            group = ".".join(key.split(".")[:2]) if key.startswith("tricks.") else key  # a trick as a whole
-
-            def part(d: dict[str, Any], group: str = group) -> dict[str, Any]:
-                return {k: v for k, v in d.items() if k == group or k.startswith(group + ".")}
-
-            if part(base) != part(with_trick) or part(base) == part(plain):
-                continue  # the base does not have it: leaving it out is enough
-            if group.startswith("tricks."):
-                undo.append(f"{group}=off")
-            undo += [f"{k}={'on' if v == {} else 'off' if v is None else json.dumps(v)}" for k, v in part(plain).items()]
-        return tuple(dict.fromkeys(undo))
+        base, plain = flat(self), flat(replace(self, base="baseline"))
+        return [s if s.off else replace(s, off=taken_out(s.on, base, flat(self, s.on), plain)) for s in specs]
 
     def arms(self) -> list[Arm]:
         arms = plan_arms(self.specs(), self.mode)
