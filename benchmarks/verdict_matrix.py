@@ -47,6 +47,16 @@ def seed_number(spec: str) -> int | None:
     return max(hits, key=lambda c: len(c.key)).number if hits else None
 
 
+def seed_numbers(spec: str) -> list[int]:
+    """The seed's trick numbers of every setting an arm spec joins with '+', in order, each once."""
+    out: list[int] = []
+    for part in spec.split(" = ")[0].split("+"):
+        n = seed_number(part)
+        if n is not None and n not in out:
+            out.append(n)
+    return out
+
+
 def effects(folder: Path) -> tuple[str, dict[str, dict]]:
     """(headline metric, {trick spec: its add-one effect}) of one ablation folder, computed afresh."""
     found = Ablation(folder)
@@ -119,9 +129,9 @@ def main() -> int:
         "|---|---|" + "---|" * len(labels),
     ]
     for trick in order:
-        n = seed_number(trick)
+        numbers = ", ".join(map(str, seed_numbers(trick))) or "–"
         cells = [cell(labels[label].get(trick), primaries[label]) for label in labels]
-        lines.append(f"| {n or '–'} | {trick} | " + " | ".join(cells) + " |")
+        lines.append(f"| {numbers} | {trick} | " + " | ".join(cells) + " |")
 
     if only is not None:
         print("\n".join(lines))

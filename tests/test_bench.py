@@ -371,6 +371,10 @@ def test_verdict_matrix_lists_each_trick_per_data_set_and_applies_the_rule(finis
     assert verdict_matrix.seed_number("tricks.label_smoothing.mode=two_sided_random") == 6
     assert verdict_matrix.seed_number("optim.d.name=sgd+optim.d.lr=1e-2") == 9
     assert verdict_matrix.seed_number("tricks.pack.m=4") is None
+    # a set of tricks as one arm names each trick's number once
+    assert verdict_matrix.seed_numbers("latent=uniform+tricks.label_smoothing.mode=two_sided_random") == [3, 6]
+    assert verdict_matrix.seed_numbers("optim.d.name=sgd+optim.d.lr=1e-2") == [9]
+    assert verdict_matrix.seed_numbers('preset:recommended = model.g_act="leaky_relu"') == []
     summary = finished[1]
     monkeypatch.setattr(sys, "argv", ["verdict_matrix.py", f"ring8={finished[0]}", f"again={finished[0]}"])
     assert verdict_matrix.main() == 0
