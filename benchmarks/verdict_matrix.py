@@ -118,7 +118,7 @@ def main() -> int:
     order: list[str] = []
     for found in labels.values():
         order += [t for t in found if t not in order]
-    order.sort(key=lambda t: seed_number(t) or 99)  # stable: first-seen order within a number
+    order.sort(key=lambda t: (seed_numbers(t) or [99])[0])  # stable: first-seen order within a number
     if only is not None:
         order = [t for t in order if t.split(" = ")[0] in only]
         if not order:
