@@ -178,6 +178,70 @@ def train(
     return _finished(trainer)
 
 
+def train_stacked(
+    config: RunConfig | dict[str, Any] | str | Path | None = None,
+    *,
+    seeds: list[int],
+    out: str | Path = "runs",
+    quiet: bool = True,
+    **overrides: Any,
+) -> list[Run]:
+    """Train one run per seed of ``seeds`` as one stack (``ganhacks train --seeds``), each in its own run
+    folder, and return their :class:`Run` objects in seed order. A config that cannot be stacked (a
+    trick such as ``tricks.vae``) trains its seeds one after another instead, with a warning saying why."""
+    import logging
+
+    from ganhacks.config import replace
+    from ganhacks.training.loop import Trainer
+    from ganhacks.training.stack import NotStackable
+    from ganhacks.training.stacked import StackTrainer, build_stack, solo_reason
+
+    if not seeds:
+        raise GanhacksError("--seeds names no seed; give a count (--seeds 4) or a range (--seeds 0-3).")
+    cfg = _as_config(config, {k.replace("__", "."): v for k, v in overrides.items()})
+    cfg, data = prepare(cfg)
+    cfgs = [replace(cfg, **{"train.seed": s}) for s in seeds]
+    reason = solo_reason(cfg)
+    trainers: list[Trainer] = []
+    if reason is None:
+        trainers = build_stack(cfgs, data, quiet=quiet)  # validates everything before a folder exists
+        for t in trainers:
+            t.run = RunDir(new_run_dir(out, short_name(cfg.data.name), cfg.preset))
+        try:
+            StackTrainer(trainers, quiet=quiet).fit()
+            return [_finished(t) for t in trainers]
+        except NotStackable as e:
+            reason = str(e)
+            for t in trainers:  # nothing was trained: the folders are empty
+                import shutil
+
+                shutil.rmtree(t.run.path, ignore_errors=True)
+    logging.getLogger("ganhacks").warning("these runs cannot be stacked (%s); training them one after another", reason)
+    runs = []
+    for c in cfgs:
+        t = Trainer(c, data, quiet=quiet)
+        t.run = RunDir(new_run_dir(out, short_name(c.data.name), c.preset))
+        t.fit()
+        runs.append(_finished(t))
+    return runs
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds`` as a list: a count N (seeds 0..N-1) or a range A-B (seeds A..B)."""
+    text = text.strip()
+    try:
+        if "-" in text:
+            a, b = (int(x) for x in text.split("-", 1))
+            seeds = list(range(a, b + 1))
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise GanhacksError(f"--seeds must be a count like 4 or a range like 0-3, got {text!r}.")
+    return seeds
+
+
 def resume(
     path: str | Path,
     steps: int | None = None,

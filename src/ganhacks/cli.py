@@ -26,13 +26,20 @@ def _train(args: argparse.Namespace) -> int:
         return _resume(args)
     if args.allow_config_change:
         raise GanhacksError("--allow-config-change only applies with --resume RUN.")
-    shorthands = {"data.name": args.data, "train.steps": args.steps, "train.batch_size": args.batch_size, "train.seed": args.seed}
+    if args.seeds is not None and args.seed is not None:
+        raise GanhacksError("--seed and --seeds both choose the seed; give one of them.")
+    shorthands = {
+        "data.name": args.data, "train.steps": args.steps, "train.batch_size": args.batch_size, "train.seed": args.seed,
+        "train.device": args.device,
+    }  # fmt: skip
     cfg = build_config(
         preset=args.preset,
         file=args.config,
         values=nest({k: v for k, v in shorthands.items() if v is not None}),
         overrides=args.set,
     )
+    if args.seeds is not None:
+        return _train_seeds(args, cfg)
     cfg, data = prepare(cfg)
     if args.dry_run:
         print(dump_yaml(cfg), end="")
@@ -54,6 +61,23 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_seeds(args: argparse.Namespace, cfg) -> int:
+    """``train --seeds``: the seeds as one stack; one run folder per line, the last lines printed."""
+    from ganhacks.api import parse_seeds, prepare, train_stacked
+    from ganhacks.config import dump_yaml
+
+    seeds = parse_seeds(args.seeds)
+    if args.dry_run:
+        print(dump_yaml(prepare(cfg)[0]), end="")
+        return 0
+    if not args.quiet:
+        print(f"training seeds {seeds[0]}..{seeds[-1]} of {cfg.data.name} as one stack of {len(seeds)} runs", file=sys.stderr)
+    runs = train_stacked(cfg, seeds=seeds, out=args.out or "runs", quiet=args.quiet)
+    for run in runs:
+        print(run.path)
+    return 0
+
+
 def _resume(args: argparse.Namespace) -> int:
     from ganhacks.config import dump_yaml
     from ganhacks.training.resume import resume_run
@@ -64,7 +88,9 @@ def _resume(args: argparse.Namespace) -> int:
             f"{', '.join(given)} cannot be used with --resume (the run keeps its folder and config); "
             "change single keys with --set and --allow-config-change."
         )
-    shorthands = {"data.name": args.data, "train.batch_size": args.batch_size, "train.seed": args.seed}
+    if args.seeds is not None:
+        raise GanhacksError("--seeds cannot be used with --resume; resume each run folder of a stack on its own.")
+    shorthands = {"data.name": args.data, "train.batch_size": args.batch_size, "train.seed": args.seed, "train.device": args.device}
     overrides = [f"{k}={v}" for k, v in shorthands.items() if v is not None] + list(args.set or [])
     trainer = resume_run(args.resume, args.steps, overrides, args.allow_config_change, quiet=args.quiet, check_only=args.dry_run)
     if args.dry_run:  # every check ran; the folder is untouched
@@ -191,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, metavar="N", help="shorthand for --set train.steps=N")
     t.add_argument("--batch-size", type=int, metavar="B", help="shorthand for --set train.batch_size=B")
     t.add_argument("--seed", type=int, metavar="S", help="shorthand for --set train.seed=S")
+    t.add_argument(
+        "--seeds", metavar="N|A-B", help="train seeds 0..N-1 (or A..B) as one stack of runs; prints one run folder per line"
+    )
+    t.add_argument("--device", metavar="DEV", help="shorthand for --set train.device=DEV (cpu, cuda, cuda:N)")
     t.add_argument("--out", metavar="DIR", help="parent folder of the run folders (default runs/)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. optim.d.lr=1e-4 (repeatable)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or messages; print only the run directory")

@@ -1,7 +1,8 @@
 """GAN losses as pure functions of D's logits.
 
 All of them work on logits (never on sigmoid outputs) so they stay finite when D saturates.
-Targets may be floats or per-sample tensors, which is how label smoothing plugs in.
+Targets may be floats or per-sample tensors, which is how label smoothing plugs in. Each loss is a
+mean over the last dimension: logits [N] give one loss, logits [K, N] (K stacked runs) give [K].
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import torch.nn.functional as F
 
 
 def bce(logits: torch.Tensor, target: float | torch.Tensor) -> torch.Tensor:
-    """Mean binary cross-entropy of sigmoid(logits) against ``target`` (a float or [N] tensor)."""
+    """Mean binary cross-entropy of sigmoid(logits) against ``target`` (a float or a tensor like logits)."""
     if not isinstance(target, torch.Tensor):
         target = torch.full_like(logits, float(target))
-    return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
+    return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), reduction="none").mean(dim=-1)
 
 
 def d_loss(
@@ -31,12 +32,12 @@ def d_loss(
 
 def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
     """G's non-saturating loss, -mean log D(G(z)) = mean softplus(-logit) (ganhacks trick 2)."""
-    return F.softplus(-fake_logits).mean()
+    return F.softplus(-fake_logits).mean(dim=-1)
 
 
 def g_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
     """G's original minimax loss, mean log(1 - D(G(z))) = -mean softplus(logit); its gradient vanishes when D wins."""
-    return -F.softplus(fake_logits).mean()
+    return -F.softplus(fake_logits).mean(dim=-1)
 
 
 def g_flip_labels(fake_logits: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,12 @@ class Collector:
         self._sums[name] = self._sums.get(name, 0.0) + value
         self._counts[name] = self._counts.get(name, 0) + 1
 
+    def absorb(self, sums: dict[str, float], counts: dict[str, int]) -> None:
+        """Add sums and counts gathered elsewhere (a stack's share for this run) to this collector's."""
+        for name, value in sums.items():
+            self._sums[name] = self._sums.get(name, 0.0) + value
+            self._counts[name] = self._counts.get(name, 0) + counts[name]
+
     def collect(self) -> dict[str, float]:
         """Means of everything reported since the last call (one device->host copy), then reset."""
         names = list(self._sums)
@@ -64,3 +70,35 @@ def collecting(collector: Collector) -> Iterator[Collector]:
         yield collector
     finally:
         _active = previous
+
+
+class StackCollector:
+    """What a stack's step reports: ``[K]`` tensors (one value per run), kept on the device until
+    :meth:`drain_into` hands each run its share, in one device->host copy."""
+
+    def __init__(self, runs: int) -> None:
+        self.runs = runs
+        self._sums: dict[str, torch.Tensor | float] = {}
+        self._counts: dict[str, int] = {}
+
+    def report(self, name: str, value: torch.Tensor | float) -> None:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().float()
+            value = value.expand(self.runs) if value.dim() == 0 else value.reshape(self.runs)
+        self._sums[name] = self._sums.get(name, 0.0) + value
+        self._counts[name] = self._counts.get(name, 0) + 1
+
+    def drain_into(self, collectors: list[Collector]) -> None:
+        """Add each run's sums and counts since the last drain to its own collector, then reset."""
+        names = list(self._sums)
+        if not names:
+            return
+        tensor_names = [n for n in names if isinstance(self._sums[n], torch.Tensor)]
+        values: dict[str, list[float]] = {n: [float(self._sums[n])] * self.runs for n in names if n not in tensor_names}
+        if tensor_names:
+            stacked = torch.stack([self._sums[n].to(torch.float64) for n in tensor_names])  # type: ignore[union-attr]
+            values.update(zip(tensor_names, stacked.cpu().tolist(), strict=True))
+        for k, collector in enumerate(collectors):
+            collector.absorb({n: values[n][k] for n in names}, dict(self._counts))
+        self._sums.clear()
+        self._counts.clear()

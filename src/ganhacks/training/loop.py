@@ -1,10 +1,9 @@
-"""The training loop: one D update then one G update per step, with trick hooks at named points.
+"""What runs around a step: one run's networks, data, RNGs and tricks, and its logging, the doctor,
+stop and rollback, samples and checkpoints.
 
-Per step (ganhacks tricks 2 and 4 are the defaults here):
-
-1. draw a real batch by indexing the on-device data tensor, and z ~ N(0, I);
-2. D update: real and fake go through D as *separate* batches; loss = BCE(real, 1) + BCE(fake, 0);
-3. G update on the same fakes with D frozen: the non-saturating loss -log D(G(z)).
+The step's math lives in :mod:`ganhacks.training.step`, shared with stacked runs
+(:mod:`ganhacks.training.stacked`), which hold one :class:`Trainer` per run and call the same
+:meth:`Trainer.begin`, :meth:`Trainer.after_step` and :meth:`Trainer.finish` around one stacked step.
 
 Statistics go through :func:`ganhacks.monitor.stats.report` and stay on the device until
 the next logging interval, when one row is appended to ``metrics.jsonl``.
@@ -24,16 +23,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from ganhacks import losses
 from ganhacks.config import RunConfig, dump_yaml, to_dict
 from ganhacks.data import BatchSampler, Dataset
 from ganhacks.monitor.doctor import AUTO_REMEDIES, Doctor, Event, run_info, verdict
 from ganhacks.monitor.probe import Probe, weights_finite
-from ganhacks.monitor.stats import Collector, collecting, report
+from ganhacks.monitor.stats import Collector, collecting
 from ganhacks.plots import save_image_grid, save_scatter
-from ganhacks.sampling import draw_latents, generate, latents
+from ganhacks.sampling import generate, latents
 from ganhacks.training.checkpoint import (
     checkpoint_step,
     list_checkpoints,
@@ -41,16 +38,17 @@ from ganhacks.training.checkpoint import (
     remove_checkpoint,
     save_checkpoint,
 )
+from ganhacks.training.optim import get_lr, make_optimizer
 from ganhacks.training.remedies import apply_remedy
 from ganhacks.training.rundir import RunDir
-from ganhacks.tricks import StepContext, Trick, TrickStack, build_tricks
+from ganhacks.training.stack import SingleD, SingleG
+from ganhacks.training.step import Step
+from ganhacks.tricks import Trick, TrickStack, build_tricks
 
 log = logging.getLogger("ganhacks")
 
 SCATTER_POINTS = 2500  # the protocol's evaluation size for 2D data
 SAMPLE_SEED_OFFSET = 0x5EED
-# However a trick answers repeat_d / repeat_g, a step never makes more than this many extra updates.
-MAX_EXTRA_UPDATES = 100
 
 
 def pick_device(name: str) -> torch.device:
@@ -64,46 +62,6 @@ def pick_device(name: str) -> torch.device:
     if name == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise ConfigError("train.device=mps was asked for but MPS is not available; use train.device=cpu.")
     return torch.device(name)
-
-
-def make_optimizer(params: Any, cfg: Any) -> torch.optim.Optimizer:
-    """Adam with the configured lr and betas (ganhacks trick 9), or SGD."""
-    if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-
-
-def grad_norm(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """(global L2 norm, largest per-tensor norm) of a module's gradients, on the device (no host sync)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return torch.zeros(()), torch.zeros(())
-    norms = torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])
-    return torch.linalg.vector_norm(norms), norms.max()
-
-
-def report_grad_norm(name: str, module: nn.Module) -> torch.Tensor:
-    """Report a module's gradient norms; returns the global one."""
-    total, layer = grad_norm(module)
-    report(f"grad_norm_{name}", total)
-    report(f"grad_norm_{name}_layer", layer)
-    return total
-
-
-def step_if_finite(name: str, opt: torch.optim.Optimizer, loss: torch.Tensor, total_grad_norm: torch.Tensor) -> bool:
-    """Apply the update only when the loss and every gradient are finite, so one bad batch never writes
-    NaN or Inf into the weights (or, later, a checkpoint). A skipped update counts in the logged row as
-    ``skipped_{name}``; its non-finite loss or gradient norm in the same row tells the doctor.
-
-    The check reads one number back from the device per update: on a GPU that is a synchronisation,
-    which the guarantee is worth."""
-    finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(total_grad_norm))
-    report(f"skipped_{name}", 0.0 if finite else 1.0)
-    if finite:
-        opt.step()
-    else:
-        opt.zero_grad(set_to_none=True)
-    return finite
 
 
 class Trainer:
@@ -133,11 +91,14 @@ class Trainer:
         self.tricks.build(self.G, self.D)
         self.G.to(self.device)
         self.D.to(self.device)
-        self.opt_g = make_optimizer(self.G.parameters(), cfg.optim.g)
-        self.opt_d = make_optimizer(self.D.parameters(), cfg.optim.d)
-        self.g_loss = losses.G_LOSSES[cfg.loss]
-        x = data.x.to(self.device)
-        y = data.y.to(self.device) if data.y is not None else None
+        self.opt_g: Any = make_optimizer(self.G.parameters(), cfg.optim.g)
+        self.opt_d: Any = make_optimizer(self.D.parameters(), cfg.optim.d)
+        self.num_classes = data.num_classes
+        # A run in a stack keeps its own copy of the global RNG states (set by the stack); a single
+        # run's are the process's own.
+        self.own_rng: dict[str, Any] | None = None
+        x = device_copy(data.x, self.device)
+        y = device_copy(data.y, self.device) if data.y is not None else None
         self.sampler = BatchSampler(x, t.batch_size, seed=t.seed, y=y)
         self.z_gen = torch.Generator(self.device).manual_seed(t.seed + 1)
         # Fake labels have their own stream, so labelled data leaves every other random draw unchanged.
@@ -160,135 +121,83 @@ class Trainer:
         self.autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if t.precision == "bf16" else contextlib.nullcontext()
         )
+        self.show_bar = not quiet
+        # The step's math: this run as a stack of one.
+        self.engine = Step([self], SingleG(self.G), SingleD(self.D), self.opt_g, self.opt_d, self.device, self.autocast)
 
     # ------------------------------------------------------------------ one step
 
     def train_step(self) -> None:
-        """``train.d_steps`` D updates, then one G update; a trick may ask for more of either."""
-        d_steps = self.cfg.train.d_steps
-        ctx = StepContext(
-            step=self.step, total_steps=self.cfg.train.steps, device=self.device, G=self.G, D=self.D,
-            opt_g=self.opt_g, opt_d=self.opt_d,
-        )  # fmt: skip
-        for i in range(d_steps):
-            # Only the last D update's fakes feed G's update, so only they keep G's graph.
-            fake, fake_labels = self._d_round(ctx, keep_graph=i == d_steps - 1)
-        for _ in range(MAX_EXTRA_UPDATES):
-            if not self.tricks.repeat_d(ctx):
-                break
-            self._d_round(ctx, keep_graph=False)
-        ctx.fake, ctx.fake_labels = fake, fake_labels
-        self.g_update(fake, ctx)
-        for _ in range(MAX_EXTRA_UPDATES):
-            if not self.tricks.repeat_g(ctx):
-                break
-            ctx.fake_labels = self.draw_labels()
-            with self.autocast:
-                ctx.fake = self.G(self.draw_z(), ctx.fake_labels)
-            self.g_update(ctx.fake, ctx)
-        self.tricks.after_step(ctx)
+        """One step of this run (:class:`~ganhacks.training.step.Step`): ``train.d_steps`` D updates,
+        then one G update; a trick may ask for more of either."""
+        self.engine()
         self.step += 1
-
-    def _d_round(self, ctx: StepContext, keep_graph: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """A fresh real batch and fresh fakes, then one D update; returns the fakes and their labels."""
-        real, labels = self.sampler.next()
-        ctx.real, ctx.labels = self.tricks.real_for_d(real, ctx), labels
-        ctx.fake_labels = self.draw_labels()
-        with torch.set_grad_enabled(keep_graph), self.autocast:
-            fake = self.G(self.draw_z(), ctx.fake_labels)
-        self.d_update(fake.detach(), ctx)
-        return fake, ctx.fake_labels
-
-    def g_update(self, fake: torch.Tensor, ctx: StepContext) -> None:
-        """One G update through the current D, whose own weights need no gradient here."""
-        self.D.requires_grad_(False)
-        with self.autocast:
-            g_logits, ctx.g_features = self.D.judge(self.tricks.d_input(fake, ctx), ctx.fake_labels)
-            g_logits = g_logits.float()
-        loss_g = self.tricks.add_g_loss(self.g_loss(g_logits), ctx)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.D.requires_grad_(True)
-        step_if_finite("g", self.opt_g, loss_g, report_grad_norm("g", self.G))
-        report("loss_g", loss_g)
-        ctx.loss_g = loss_g.detach()
-
-    def draw_z(self) -> torch.Tensor:
-        return draw_latents(self.cfg.train.batch_size, self.cfg.model.z_dim, self.cfg.latent, self.z_gen, self.device)
-
-    def draw_labels(self) -> torch.Tensor | None:
-        """Uniform class labels for a fake batch; None when the data has no labels."""
-        k = self.data.num_classes
-        if not k:
-            return None
-        return torch.randint(k, (self.cfg.train.batch_size,), generator=self.label_gen, device=self.device)
-
-    def d_update(self, fake: torch.Tensor, ctx: StepContext) -> None:
-        """One D update: real and fake as separate batches (trick 4), with the tricks' inputs and targets."""
-        ctx.d_fake_labels = ctx.fake_labels
-        fake = self.tricks.fake_for_d(fake, ctx)
-        with self.autocast:
-            if self.cfg.train.d_batches == "mixed":
-                # One batch of real then fake: BatchNorm statistics mix the two (what trick 4 warns against).
-                labels = torch.cat([ctx.labels, ctx.d_fake_labels]) if ctx.labels is not None else None
-                logits, features = self.D.judge(self.tricks.d_input(torch.cat([ctx.real, fake]), ctx), labels)
-                real_logits, fake_logits = logits.float().chunk(2)
-                ctx.real_features, ctx.fake_features = features.chunk(2)
-            else:
-                real_logits, ctx.real_features = self.D.judge(self.tricks.d_input(ctx.real, ctx), ctx.labels)
-                fake_logits, ctx.fake_features = self.D.judge(self.tricks.d_input(fake, ctx), ctx.d_fake_labels)
-                real_logits, fake_logits = real_logits.float(), fake_logits.float()
-        ctx.real_logits, ctx.fake_logits = real_logits, fake_logits
-        ones, zeros = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
-        real_t, fake_t = self.tricks.d_targets(ones, zeros, ctx)
-        loss_d = self.tricks.add_d_loss(losses.d_loss(real_logits, fake_logits, real_t, fake_t), ctx)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        step_if_finite("d", self.opt_d, loss_d, report_grad_norm("d", self.D))
-        report("loss_d", loss_d)
-        ctx.loss_d = loss_d.detach()
-        report("d_real", torch.sigmoid(real_logits).mean())
-        report("d_fake", torch.sigmoid(fake_logits).mean())
 
     # ------------------------------------------------------------------ the run
 
     def fit(self) -> None:
         """Train until ``train.steps``, logging, sampling and checkpointing on the way; the doctor reads
         every logged row and may stop the run or roll it back. Ends by writing ``verdict.json``."""
+        self.begin()
+        with collecting(self.collector):
+            while self.step < self.cfg.train.steps:
+                self.train_step()
+                if self.after_step() == "stop":
+                    break
+        self.finish()
+
+    def begin(self) -> None:
+        """Before the first step (of this call): the run's header files, a first checkpoint when the
+        doctor may roll back, the progress bar and the clock."""
         from tqdm.auto import tqdm
 
-        t = self.cfg.train
         if self.run is None:
             raise RuntimeError("Trainer.fit needs a run directory: set trainer.run = RunDir(path) first")
         self.write_header()
         if self.cfg.doctor.action == "rollback" and not list_checkpoints(self.run.checkpoints):
             self.save()  # a healthy state to return to even if the first failure comes before any checkpoint
-        self._bar = tqdm(total=t.steps, initial=self.step, disable=self.quiet, unit="step", dynamic_ncols=True, file=sys.stderr)
-        last_time, last_step = time.perf_counter(), self.step
-        with collecting(self.collector):
-            while self.step < t.steps:
-                self.train_step()
-                self._bar.update(1)
-                done = self.step == t.steps
-                evaluate = bool(self.cfg.eval.every) and (self.step % self.cfg.eval.every == 0 or done)
-                if self.step % t.log_every == 0 or done or evaluate:
-                    now = time.perf_counter()
-                    sec = (now - last_time) / max(1, self.step - last_step)
-                    row = self.log_row(sec, self.evaluate() if evaluate else None, self._maybe_probe(done))
-                    last_time, last_step = time.perf_counter(), self.step
-                    self._bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", refresh=False)
-                    decision = self.consult(row)
-                    if decision == "stop":
-                        break
-                    if decision == "rollback":
-                        self._bar.reset(total=t.steps)
-                        self._bar.update(self.step)
-                        last_time, last_step = time.perf_counter(), self.step
-                        continue
-                if self.step % t.sample_every == 0 or done:
-                    self.save_samples()
-                if self.step % self.cfg.checkpoint.every == 0 or done:
-                    self.save()
+        t = self.cfg.train
+        disable = self.quiet or not self.show_bar
+        self._bar = tqdm(total=t.steps, initial=self.step, disable=disable, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self._last_time, self._last_step = time.perf_counter(), self.step
+
+    def wants_stats(self) -> bool:
+        """Whether :meth:`after_step` will read the collected statistics at this step (a log row or a
+        checkpoint): a stack gathers its runs' statistics from the device only then."""
+        t = self.cfg.train
+        done = self.step == t.steps
+        evaluate = bool(self.cfg.eval.every) and (self.step % self.cfg.eval.every == 0 or done)
+        return done or evaluate or self.step % t.log_every == 0 or self.step % self.cfg.checkpoint.every == 0
+
+    def after_step(self) -> str | None:
+        """After each step: log a row (and show it to the doctor), sample, checkpoint. Returns 'stop'
+        when the doctor stopped the run, 'rollback' when it rolled it back, else None."""
+        t = self.cfg.train
+        self._bar.update(1)
+        done = self.step == t.steps
+        evaluate = bool(self.cfg.eval.every) and (self.step % self.cfg.eval.every == 0 or done)
+        if self.step % t.log_every == 0 or done or evaluate:
+            now = time.perf_counter()
+            sec = (now - self._last_time) / max(1, self.step - self._last_step)
+            row = self.log_row(sec, self.evaluate() if evaluate else None, self._maybe_probe(done))
+            self._last_time, self._last_step = time.perf_counter(), self.step
+            self._bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", refresh=False)
+            decision = self.consult(row)
+            if decision == "stop":
+                return "stop"
+            if decision == "rollback":
+                self._bar.reset(total=t.steps)
+                self._bar.update(self.step)
+                self._last_time, self._last_step = time.perf_counter(), self.step
+                return "rollback"
+        if self.step % t.sample_every == 0 or done:
+            self.save_samples()
+        if self.step % self.cfg.checkpoint.every == 0 or done:
+            self.save()
+        return None
+
+    def finish(self) -> None:
+        """After the last step (or the doctor's stop): close the bar and write ``verdict.json``."""
         self._bar.close()
         self.write_verdict()
 
@@ -393,8 +302,8 @@ class Trainer:
         row: dict[str, Any] = {"step": self.step}
         row.update(self.collector.collect())
         row.update(extra or {})
-        row["lr_d"] = self.opt_d.param_groups[0]["lr"]
-        row["lr_g"] = self.opt_g.param_groups[0]["lr"]
+        row["lr_d"] = get_lr(self.opt_d)
+        row["lr_g"] = get_lr(self.opt_g)
         row["sec_per_step"] = sec_per_step
         if metrics:
             row.update({k: v for k, v in metrics.items() if k not in row})
@@ -467,15 +376,8 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run: weights, optimisers, data order, RNGs, tricks."""
-        rng: dict[str, Any] = {
-            "torch": torch.get_rng_state(),
-            "numpy": _numpy_state(),
-            "python": _python_state(),
-            "z": self.z_gen.get_state(),
-            "labels": self.label_gen.get_state(),
-        }
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
+        rng: dict[str, Any] = dict(self.own_rng) if self.own_rng is not None else global_rng_state()
+        rng.update({"z": self.z_gen.get_state(), "labels": self.label_gen.get_state()})
         return {
             "step": self.step,
             "G": self.G.state_dict(),
@@ -514,18 +416,13 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.sampler.load_state_dict(state["sampler"])
         rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(
-            (rng["numpy"]["name"], rng["numpy"]["keys"].numpy().astype(np.uint32), rng["numpy"]["pos"],
-             rng["numpy"]["has_gauss"], rng["numpy"]["cached"])
-        )  # fmt: skip
-        version, internal, gauss = rng["python"]
-        random.setstate((version, tuple(internal), gauss))
+        if self.own_rng is not None:
+            self.own_rng = {k: v for k, v in rng.items() if k in ("torch", "numpy", "python", "cuda")}
+        else:
+            set_global_rng_state(rng)
         self.z_gen.set_state(rng["z"])
         if "labels" in rng:
             self.label_gen.set_state(rng["labels"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
         saved = state.get("tricks", {})
         for i, trick in enumerate(self.tricks):
             slot = self._trick_slot(i, trick)
@@ -573,6 +470,42 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def device_copy(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``x`` on ``device``, copied there once however many runs (of a stack) ask for it."""
+    if x.device == device:
+        return x
+    key = (id(x), str(device))
+    cached = _DEVICE_COPIES.get(key)
+    if cached is None or cached[0] is not x:
+        _DEVICE_COPIES.clear()  # one data set at a time: a new one frees the old copy
+        cached = _DEVICE_COPIES[key] = (x, x.to(device))
+    return cached[1]
+
+
+_DEVICE_COPIES: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def global_rng_state() -> dict[str, Any]:
+    """The process's global RNG states: torch (and CUDA's), numpy and python's random."""
+    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": _python_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return rng
+
+
+def set_global_rng_state(rng: dict[str, Any]) -> None:
+    """Restore what :func:`global_rng_state` returned (a checkpoint's ``rng``)."""
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(
+        (rng["numpy"]["name"], rng["numpy"]["keys"].numpy().astype(np.uint32), rng["numpy"]["pos"],
+         rng["numpy"]["has_gauss"], rng["numpy"]["cached"])
+    )  # fmt: skip
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
 
 
 def seed_everything(seed: int) -> None:

@@ -11,25 +11,21 @@ if TYPE_CHECKING:
     from ganhacks.training.loop import Trainer
 
 
-def _scale_lr(opt, factor: float) -> None:
-    for group in opt.param_groups:
-        group["lr"] *= factor
-
-
 def apply_remedy(trainer: Trainer, name: str, step: int, total: int) -> str:
     """Apply one remedy to a trainer in place; returns a short description of what changed.
 
     ``step`` and ``total`` are the run's step and length when the remedy was first applied (a resumed
     run replays them), so the tricks it adds get the same schedules."""
+    from ganhacks.training.optim import get_lr, scale_lr
     from ganhacks.tricks.labels import LabelSmoothing
     from ganhacks.tricks.noise import InstanceNoise
 
     if name in ("halve_lr", "halve_lr_d"):
-        _scale_lr(trainer.opt_d, 0.5)
+        scale_lr(trainer.opt_d, 0.5)
     if name in ("halve_lr", "halve_lr_g"):
-        _scale_lr(trainer.opt_g, 0.5)
+        scale_lr(trainer.opt_g, 0.5)
     if name.startswith("halve_lr"):
-        return f"lr_d={trainer.opt_d.param_groups[0]['lr']:.3g} lr_g={trainer.opt_g.param_groups[0]['lr']:.3g}"
+        return f"lr_d={get_lr(trainer.opt_d):.3g} lr_g={get_lr(trainer.opt_g):.3g}"
     seed = trainer.cfg.train.seed * 1000 + 7919  # a stream of its own, distinct from the configured tricks'
     if name == "instance_noise":
         until = step + max(1, (total - step) // 2)

@@ -23,6 +23,7 @@ from ganhacks.config import RunConfig, build_config, changed_keys, dump_yaml, fl
 from ganhacks.errors import GanhacksError
 from ganhacks.fileio import atomic_write
 from ganhacks.training.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint, remove_checkpoint
+from ganhacks.training.optim import set_hyperparameters
 from ganhacks.training.rundir import RunDir
 
 log = logging.getLogger("ganhacks")
@@ -93,16 +94,6 @@ def _remove_leftovers(run: RunDir, after_step: int, damaged: list[Path]) -> None
                 tensors.unlink(missing_ok=True)
 
 
-def _set_hyperparameters(opt, cfg) -> None:
-    for group in opt.param_groups:
-        group["lr"] = cfg.lr
-        group["weight_decay"] = cfg.weight_decay
-        if "betas" in group:
-            group["betas"] = tuple(cfg.betas)
-        if "momentum" in group:
-            group["momentum"] = cfg.momentum
-
-
 def resume_run(
     path: str | Path,
     steps: int | None = None,
@@ -158,7 +149,7 @@ def resume_run(
     for net, opt in (("g", trainer.opt_g), ("d", trainer.opt_d)):
         # The optimiser state brought back the old hyperparameters; an allowed change must win over them.
         if any(c.startswith(f"optim.{net}.") for c in changed):
-            _set_hyperparameters(opt, getattr(new.optim, net))
+            set_hyperparameters(opt, getattr(new.optim, net))
     if check_only:
         return trainer
     # Every check passed: bring the folder back to the checkpoint.

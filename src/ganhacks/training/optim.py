@@ -1,0 +1,263 @@
+"""Optimisers for K runs at once: Adam and SGD whose every update is masked per run, on the device.
+
+A stacked parameter has a leading run dimension ``[K, ...]`` (a single run's parameter is read as
+``[1, ...]``). Adam and SGD are elementwise, so one optimiser over the stacked parameters gives each
+run its own update, as long as three things stay per run, which :class:`RunAdam` and :class:`RunSGD`
+keep so:
+
+- the step count (Adam's bias correction): ``state["step"]`` is a ``[K]`` tensor;
+- the learning rate: a float for a single run, a ``[K]`` device tensor for a stack;
+- whether the update happens at all: ``step(mask)`` takes a ``[K]`` bool tensor (the non-finite guard,
+  and runs the doctor stopped), and a masked run's weights, moments and step count stay as they were.
+
+Nothing here reads a number back from the device, so a step never waits on the host. The state of one
+run (:func:`run_state`) is exactly ``torch.optim.Adam``'s (or ``SGD``'s) ``state_dict()`` format, so a
+run trained in a stack writes the same checkpoints as a run trained alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def _k_view(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``t`` as ``[K, -1]``, sharing its storage (parameters and their state are contiguous)."""
+    return t.view(k, -1)
+
+
+def _per_run(value: float | torch.Tensor, k: int) -> float | torch.Tensor:
+    """A hyper-parameter as something that broadcasts against ``[K, -1]``: a float, or ``[K, 1]``."""
+    return value.view(k, 1) if isinstance(value, torch.Tensor) else value
+
+
+def _per_run_lr(opt: torch.optim.Optimizer, lr: float | torch.Tensor) -> None:
+    """A stack's learning rates: a [K] device tensor for the math, and the exact values
+    (``run_lrs``, set by :func:`make_optimizer`), which a run's checkpoint and log rows report:
+    float32 would turn 1e-4 into 9.99e-5."""
+    opt.run_lrs = lr.tolist() if isinstance(lr, torch.Tensor) else None  # type: ignore[attr-defined]
+    if isinstance(lr, torch.Tensor):
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
+class _Masked:
+    """What both optimisers share: the run count, and the mask as a ``[K, 1]`` weight."""
+
+    runs: int = 1
+
+    def _weight(self, mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+        if mask is None:
+            return None
+        return mask.to(device=like.device, dtype=like.dtype).view(self.runs, 1)
+
+
+class RunAdam(_Masked, torch.optim.Adam):
+    """``torch.optim.Adam`` (no AMSGrad) for ``runs`` stacked runs, with a per-run mask and step count."""
+
+    def __init__(
+        self, params: Any, lr: float | torch.Tensor, betas: tuple[float, float], weight_decay: float = 0.0, runs: int = 1
+    ):
+        super().__init__(params, lr=lr if not isinstance(lr, torch.Tensor) else 1.0, betas=betas, weight_decay=weight_decay)
+        self.runs = runs
+        _per_run_lr(self, lr)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None, mask: torch.Tensor | None = None) -> None:  # type: ignore[override]
+        """One update of every run where ``mask`` (``[K]`` bool, default all) is true."""
+        k = self.runs
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            lr, eps, wd = _per_run(group["lr"], k), group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["step"] = torch.zeros(k if k > 1 else (), device=p.device)
+                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if st["step"].device != p.device:  # a checkpoint keeps it on the CPU, as torch's Adam does
+                    st["step"] = st["step"].to(p.device)
+                x, g = _k_view(p, k), _k_view(p.grad, k)
+                m, v, s = _k_view(st["exp_avg"], k), _k_view(st["exp_avg_sq"], k), st["step"].view(k)
+                w = self._weight(mask, x)
+                if w is not None:  # a masked run's NaN gradient must not reach its moments
+                    g = torch.where(w > 0, g, torch.zeros_like(g))
+                if wd:
+                    g = g.add(x, alpha=wd)
+                if w is None:
+                    s.add_(1)
+                    m.lerp_(g, 1 - b1)
+                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                else:
+                    s.add_(w.view(k))
+                    m.lerp_(g, (1 - b1) * w)
+                    v.mul_(1 - (1 - b2) * w).addcmul_(g, g * w, value=1 - b2)
+                steps = s.clamp(min=1).view(k, 1)  # a run masked since its start has no update to correct
+                # reciprocal-then-multiply whether lr is a float (one run) or a [K, 1] tensor (a stack):
+                # the same rounding either way, so a run's numbers do not depend on its stack.
+                step_size = (1 - b1**steps).reciprocal() * lr
+                denom = (v.sqrt() / (1 - b2**steps).sqrt()).add_(eps)
+                update = m / denom * step_size
+                x.sub_(update if w is None else update * w)
+
+
+class RunSGD(_Masked, torch.optim.SGD):
+    """``torch.optim.SGD`` (no dampening, no Nesterov) for ``runs`` stacked runs, with a per-run mask."""
+
+    def __init__(self, params: Any, lr: float | torch.Tensor, momentum: float = 0.0, weight_decay: float = 0.0, runs: int = 1):
+        super().__init__(params, lr=lr if not isinstance(lr, torch.Tensor) else 1.0, momentum=momentum, weight_decay=weight_decay)
+        self.runs = runs
+        _per_run_lr(self, lr)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None, mask: torch.Tensor | None = None) -> None:  # type: ignore[override]
+        k = self.runs
+        for group in self.param_groups:
+            lr, momentum, wd = _per_run(group["lr"], k), group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                x, g = _k_view(p, k), _k_view(p.grad, k)
+                w = self._weight(mask, x)
+                if w is not None:
+                    g = torch.where(w > 0, g, torch.zeros_like(g))
+                if wd:
+                    g = g.add(x, alpha=wd)
+                if momentum:
+                    st = self.state[p]
+                    if st.get("momentum_buffer") is None:
+                        # torch starts the buffer at the first gradient: the same as 0 * momentum + g
+                        st["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    buf = _k_view(st["momentum_buffer"], k)
+                    if w is None:
+                        buf.mul_(momentum).add_(g)
+                    else:
+                        buf.mul_(1 - (1 - momentum) * w).add_(g)
+                        # masked runs: buf * 1 + 0, so their buffer stays as it was
+                    g = buf
+                update = g * lr
+                x.sub_(update if w is None else update * w)
+
+
+def make_optimizer(
+    params: Any, cfg: Any, runs: int = 1, lr: list[float] | None = None, device: torch.device | str = "cpu"
+) -> torch.optim.Optimizer:
+    """Adam with the configured lr and betas (ganhacks trick 9), or SGD; for a stack, ``lr`` holds
+    each run's learning rate."""
+    rate: float | torch.Tensor = cfg.lr if lr is None else torch.tensor(lr, dtype=torch.float32, device=device)
+    if cfg.name == "sgd":
+        opt: torch.optim.Optimizer = RunSGD(params, lr=rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay, runs=runs)
+    else:
+        opt = RunAdam(params, lr=rate, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, runs=runs)
+    if lr is not None:
+        opt.run_lrs = [float(x) for x in lr]  # type: ignore[attr-defined]
+    return opt
+
+
+# --------------------------------------------------------------------------- one run of a stack
+
+
+class RunSlice:
+    """Run ``k``'s share of a stacked optimiser, seen as a single run's optimiser: what a run's
+    checkpoint, the doctor's remedies and ``--resume`` read and write. Its ``state_dict()`` is
+    ``torch.optim``'s format for that run alone."""
+
+    def __init__(self, opt: torch.optim.Optimizer, k: int):
+        self.opt, self.k = opt, k
+
+    @property
+    def lr(self) -> float:
+        return float(self.opt.run_lrs[self.k])  # type: ignore[attr-defined]
+
+    def set_lr(self, value: float) -> None:
+        self.opt.run_lrs[self.k] = float(value)  # type: ignore[attr-defined]
+        for group in self.opt.param_groups:
+            group["lr"][self.k] = value
+
+    def state_dict(self) -> dict[str, Any]:
+        opt, k, runs = self.opt, self.k, self.opt.runs  # type: ignore[attr-defined]
+        state: dict[int, dict[str, Any]] = {}
+        groups = []
+        index = 0
+        for group in opt.param_groups:
+            ids = []
+            for p in group["params"]:
+                st = opt.state.get(p, {})
+                if st:
+                    entry: dict[str, Any] = {}
+                    for name, value in st.items():
+                        if name == "step":
+                            entry[name] = value.view(runs)[k].detach().cpu().clone()
+                        elif isinstance(value, torch.Tensor):
+                            entry[name] = value[k].detach().clone()
+                        else:
+                            entry[name] = value
+                    state[index] = entry
+                ids.append(index)
+                index += 1
+            hyper = {key: value for key, value in group.items() if key != "params"}
+            hyper["lr"] = self.lr
+            groups.append({**hyper, "params": ids})
+        return {"state": state, "param_groups": groups}
+
+    @torch.no_grad()
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        opt, k, runs = self.opt, self.k, self.opt.runs  # type: ignore[attr-defined]
+        params = [p for group in opt.param_groups for p in group["params"]]
+        saved = sd["state"]
+        if len(params) != sum(len(g["params"]) for g in sd["param_groups"]):
+            raise ValueError("loaded state dict has a different number of parameters than the optimizer")
+        for i, p in enumerate(params):
+            entry = saved.get(i)
+            if not entry:
+                continue
+            st = opt.state[p]
+            for name, value in entry.items():
+                if name == "step":
+                    if "step" not in st:
+                        st["step"] = torch.zeros(runs, device=p.device)
+                    st["step"].view(runs)[k] = value.to(st["step"].device, st["step"].dtype).reshape(())
+                elif isinstance(value, torch.Tensor):
+                    if name not in st:
+                        st[name] = torch.zeros_like(p)
+                    if st[name][k].shape != value.shape:
+                        raise ValueError(f"optimizer state {name} has shape {tuple(value.shape)}, not {tuple(st[name][k].shape)}")
+                    st[name][k].copy_(value)
+        # Adam's other runs must have their step counts too, even if this run was the first to load.
+        for p in params:
+            st = opt.state.get(p)
+            if st and "exp_avg" in st and "step" not in st:
+                st["step"] = torch.zeros(runs, device=p.device)
+        self.set_lr(float(sd["param_groups"][0]["lr"]))
+
+
+def get_lr(opt: Any) -> float:
+    """A single run's learning rate (of a torch optimiser or of a run's :class:`RunSlice`)."""
+    return opt.lr if isinstance(opt, RunSlice) else float(opt.param_groups[0]["lr"])
+
+
+def scale_lr(opt: Any, factor: float) -> None:
+    """Multiply a single run's learning rate by ``factor``."""
+    if isinstance(opt, RunSlice):
+        opt.set_lr(opt.lr * factor)
+        return
+    for group in opt.param_groups:
+        group["lr"] *= factor
+
+
+def set_hyperparameters(opt: Any, cfg: Any) -> None:
+    """Make a single run's optimiser take ``cfg``'s lr (and, alone, its other settings): a resumed run
+    whose config change was allowed, after the optimiser state brought back the old ones."""
+    if isinstance(opt, RunSlice):
+        opt.set_lr(cfg.lr)
+        return
+    for group in opt.param_groups:
+        group["lr"] = cfg.lr
+        group["weight_decay"] = cfg.weight_decay
+        if "betas" in group:
+            group["betas"] = tuple(cfg.betas)
+        if "momentum" in group:
+            group["momentum"] = cfg.momentum

@@ -1,0 +1,472 @@
+"""K runs as one model: stacked weights with a leading run dimension, built from K ordinary networks.
+
+Every run is first built exactly as a single run builds it (its seed, its init, its tricks' ``build``).
+:func:`stack_networks` then moves the K runs' weights into one tensor per layer, ``[K, ...]``, and
+leaves each run's own module holding *views* of its slice. So:
+
+- the stacked networks train all K runs in one batched matmul (MLPs) or one grouped convolution
+  (``groups=K``, DCGAN) per layer, and BatchNorm keeps statistics per run by construction;
+- each run's own module always holds that run's current weights: sampling, the doctor's probe,
+  evaluation and checkpoints use it as they use a single run's network, and loading a checkpoint
+  into it writes straight into the stack.
+
+Two ways to compute the same layers:
+
+- *batched* (the default on CUDA): one ``bmm`` per Linear over ``[K, N, C]``, and one grouped
+  convolution per conv layer over ``[N, K*C, H, W]`` (run k's channels are the k-th block), so K
+  small runs fill one large kernel;
+- *exact* (the default on the CPU, where batching gains little): every matmul, convolution and
+  normalisation runs per run, on ``[K, N, ...]``, with the very kernel a single run uses, and only the
+  elementwise layers run on the whole stack. A run's numbers are then the same, to the bit, whatever
+  K and whichever runs share its stack; batched kernels reorder float sums, and Adam amplifies those
+  last-bit differences into ~1e-3 of a loss within 100 steps.
+
+At the networks' edges every tensor is ``[K, N, ...]`` either way.
+
+A network with a layer this module does not know (minibatch layers, class conditioning, a VAE's
+encoder) cannot be stacked: :class:`NotStackable` says which layer, and such a run trains alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganhacks.models.mlp import Maxout
+
+
+class NotStackable(Exception):
+    """The networks hold a layer (or a trick) that stacked runs do not support."""
+
+
+def _share(parent: nn.Module, name: str, stacked: torch.Tensor, k: int, buffer: bool = False) -> None:
+    """Make ``parent.name`` a view of run k's slice of ``stacked`` (a Parameter, or a buffer)."""
+    if buffer:
+        setattr(parent, name, stacked[k])
+    else:
+        setattr(parent, name, nn.Parameter(stacked.data[k], requires_grad=getattr(parent, name).requires_grad))
+
+
+def _stack_param(mods: list[nn.Module], name: str) -> nn.Parameter | None:
+    first = getattr(mods[0], name)
+    if first is None:
+        return None
+    p = nn.Parameter(torch.stack([getattr(m, name).detach() for m in mods]).contiguous())
+    for k, m in enumerate(mods):
+        _share(m, name, p, k)
+    return p
+
+
+def _stack_buffer(mods: list[nn.Module], name: str) -> torch.Tensor | None:
+    if getattr(mods[0], name, None) is None:
+        return None
+    b = torch.stack([getattr(m, name).detach() for m in mods]).contiguous()
+    for k, m in enumerate(mods):
+        _share(m, name, b, k, buffer=True)
+    return b
+
+
+class _Stacked(nn.Module):
+    """A stacked layer: ``_runs`` keeps the K runs' own modules (for their forward hooks)."""
+
+    def __init__(self, mods: list[nn.Module], conv: bool, batched: bool):
+        super().__init__()
+        self.K, self.batched = len(mods), batched
+        self.conv = conv and batched  # activations in the grouped-channel layout [N, K*C, H, W]
+        self._runs = mods  # a plain list: not submodules, so their views are not the stack's parameters
+
+    def runs_with_hooks(self) -> list[tuple[int, nn.Module]]:
+        # A trick (g_noise) may hook a run's activations; the stack calls each run's hooks on its slice.
+        return [(k, m) for k, m in enumerate(self._runs) if m._forward_hooks]
+
+    def slice(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        if self.conv:
+            c = x.shape[1] // self.K
+            return x[:, k * c : (k + 1) * c]
+        return x[k]
+
+    def join(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(parts, dim=1) if self.conv else torch.stack(parts)
+
+    def hooked(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        hooked = self.runs_with_hooks()
+        if not hooked:
+            return out
+        parts = [self.slice(out, k) for k in range(self.K)]
+        for k, m in hooked:
+            for hook in m._forward_hooks.values():
+                result = hook(m, (self.slice(x, k),), parts[k])
+                if result is not None:
+                    parts[k] = result
+        return self.join(parts)
+
+
+class StackedLinear(_Stacked):
+    """K Linear layers as one batched matmul: [K, N, in] -> [K, N, out]."""
+
+    def __init__(self, mods: list[nn.Linear], batched: bool):
+        super().__init__(mods, conv=False, batched=batched)
+        self.weight = _stack_param(mods, "weight")  # [K, out, in]
+        self.bias = _stack_param(mods, "bias")  # [K, out]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.batched:
+            bs = self.bias.unbind(0) if self.bias is not None else [None] * self.K
+            return torch.stack([F.linear(xk, wk, bk) for xk, wk, bk in zip(x.unbind(0), self.weight.unbind(0), bs, strict=True)])
+        w = self.weight.transpose(1, 2)
+        if self.bias is None:
+            return torch.bmm(x, w)
+        return torch.baddbmm(self.bias.unsqueeze(1), x, w)
+
+
+class StackedMaxout(_Stacked):
+    def __init__(self, mods: list[Maxout], batched: bool):
+        super().__init__(mods, conv=False, batched=batched)
+        self.out_features, self.pieces = mods[0].out_features, mods[0].pieces
+        self.linear = StackedLinear([m.linear for m in mods], batched)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, n = x.shape[:2]
+        return self.linear(x).view(k, n, self.out_features, self.pieces).amax(dim=-1)
+
+
+class StackedBatchNorm1d(_Stacked):
+    """Per-run BatchNorm over [K, N, C]: each run's own batch statistics and running averages.
+    Computed by torch's own batch_norm over [N, K*C], which gives each run the same numbers, to the
+    bit, as its own BatchNorm1d would."""
+
+    def __init__(self, mods: list[nn.BatchNorm1d], batched: bool):
+        super().__init__(mods, conv=False, batched=batched)
+        m = mods[0]
+        self.eps, self.momentum = m.eps, m.momentum
+        self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
+        self.running_mean = _stack_buffer(mods, "running_mean")
+        self.running_var = _stack_buffer(mods, "running_var")
+        self.num_batches_tracked = _stack_buffer(mods, "num_batches_tracked")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            raise NotStackable("stacked networks only train; each run's own module samples in eval mode")
+        if self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+        if not self.batched:
+            return _per_run_batch_norm(self, x)
+        k, n, c = x.shape
+        y = F.batch_norm(
+            x.transpose(0, 1).reshape(n, k * c), _flat(self.running_mean), _flat(self.running_var), _flat(self.weight),
+            _flat(self.bias), True, self.momentum, self.eps,
+        )  # fmt: skip
+        return y.view(n, k, c).transpose(0, 1)
+
+
+class StackedLayerNorm(_Stacked):
+    def __init__(self, mods: list[nn.LayerNorm], batched: bool):
+        super().__init__(mods, conv=False, batched=batched)
+        self.shape, self.eps = mods[0].normalized_shape, mods[0].eps
+        self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.batched:
+            return torch.stack([
+                F.layer_norm(xk, self.shape, wk, bk, self.eps)
+                for xk, wk, bk in zip(x.unbind(0), *_unbound(self.weight, self.bias, self.K), strict=True)
+            ])  # fmt: skip
+        y = F.layer_norm(x, self.shape, eps=self.eps)
+        return y * self.weight.unsqueeze(1) + self.bias.unsqueeze(1) if self.weight is not None else y
+
+
+class StackedConv(_Stacked):
+    """K Conv2d (or ConvTranspose2d) layers as one grouped convolution over [N, K*C, H, W]."""
+
+    def __init__(self, mods: list[nn.Conv2d] | list[nn.ConvTranspose2d], batched: bool):
+        super().__init__(mods, conv=True, batched=batched)
+        m = mods[0]
+        self.transposed = isinstance(m, nn.ConvTranspose2d)
+        self.stride, self.padding, self.dilation = m.stride, m.padding, m.dilation
+        self.output_padding = getattr(m, "output_padding", 0)
+        self.weight = _stack_param(mods, "weight")  # [K, out, in, kh, kw] (transposed: [K, in, out, kh, kw])
+        self.bias = _stack_param(mods, "bias")
+
+    def _one(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, groups: int) -> torch.Tensor:
+        if self.transposed:
+            return F.conv_transpose2d(x, w, b, self.stride, self.padding, self.output_padding, groups, self.dilation)
+        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.batched:
+            ws, bs = _unbound(self.weight, self.bias, self.K)
+            return torch.stack([self._one(xk, wk, bk, 1) for xk, wk, bk in zip(x.unbind(0), ws, bs, strict=True)])
+        w = self.weight.reshape(-1, *self.weight.shape[2:])
+        b = self.bias.reshape(-1) if self.bias is not None else None
+        if self.transposed:
+            return F.conv_transpose2d(x, w, b, self.stride, self.padding, self.output_padding, self.K, self.dilation)
+        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.K)
+
+
+class StackedBatchNorm2d(_Stacked):
+    """BatchNorm2d over K*C channels: per run and channel, which is per run by construction."""
+
+    def __init__(self, mods: list[nn.BatchNorm2d], batched: bool):
+        super().__init__(mods, conv=True, batched=batched)
+        m = mods[0]
+        self.eps, self.momentum = m.eps, m.momentum
+        self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
+        self.running_mean = _stack_buffer(mods, "running_mean")
+        self.running_var = _stack_buffer(mods, "running_var")
+        self.num_batches_tracked = _stack_buffer(mods, "num_batches_tracked")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            raise NotStackable("stacked networks only train; each run's own module samples in eval mode")
+        if self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+        if not self.batched:
+            return _per_run_batch_norm(self, x)
+        return F.batch_norm(
+            x,
+            _flat(self.running_mean),
+            _flat(self.running_var),
+            _flat(self.weight),
+            _flat(self.bias),
+            True,
+            self.momentum,
+            self.eps,
+        )
+
+
+class StackedInstanceNorm2d(_Stacked):
+    def __init__(self, mods: list[nn.InstanceNorm2d], batched: bool):
+        super().__init__(mods, conv=True, batched=batched)
+        self.eps = mods[0].eps
+        self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.batched:
+            ws, bs = _unbound(self.weight, self.bias, self.K)
+            return torch.stack(
+                [F.instance_norm(xk, weight=wk, bias=bk, eps=self.eps) for xk, wk, bk in zip(x.unbind(0), ws, bs, strict=True)]
+            )
+        w = self.weight.reshape(-1) if self.weight is not None else None
+        b = self.bias.reshape(-1) if self.bias is not None else None
+        return F.instance_norm(x, weight=w, bias=b, eps=self.eps)
+
+
+class StackedGroupNorm(_Stacked):
+    """GroupNorm(G, C) of each run as GroupNorm(K*G, K*C): groups never straddle two runs."""
+
+    def __init__(self, mods: list[nn.GroupNorm], batched: bool):
+        super().__init__(mods, conv=True, batched=batched)
+        self.groups, self.eps = mods[0].num_groups, mods[0].eps
+        self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.batched:
+            ws, bs = _unbound(self.weight, self.bias, self.K)
+            return torch.stack(
+                [F.group_norm(xk, self.groups, wk, bk, self.eps) for xk, wk, bk in zip(x.unbind(0), ws, bs, strict=True)]
+            )
+        w = self.weight.reshape(-1) if self.weight is not None else None
+        b = self.bias.reshape(-1) if self.bias is not None else None
+        return F.group_norm(x, self.K * self.groups, w, b, self.eps)
+
+
+class StackedElementwise(_Stacked):
+    """An activation, pooling or resampling layer that treats runs alike: applied to the whole stack,
+    then each run's forward hooks (if a trick added any) on its own slice."""
+
+    def __init__(self, mods: list[nn.Module], conv: bool, batched: bool):
+        super().__init__(mods, conv, batched)
+        self.fn = _functional(mods[0])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 5:  # [K, N, C, H, W]: pooling and resampling take [K*N, C, H, W]
+            y = self.fn(x.flatten(0, 1))
+            return self.hooked(x, y.view(*x.shape[:2], *y.shape[1:]))
+        return self.hooked(x, self.fn(x))
+
+
+def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
+    """A stacked [K, C] parameter or buffer as the [K*C] channels of the grouped layout (a view)."""
+    return t.reshape(-1) if t is not None else None
+
+
+def _unbound(weight: torch.Tensor | None, bias: torch.Tensor | None, k: int) -> tuple[list, list]:
+    """Each run's weight and bias (or None), as views whose gradients go back into the stack."""
+    ws = list(weight.unbind(0)) if weight is not None else [None] * k
+    bs = list(bias.unbind(0)) if bias is not None else [None] * k
+    return ws, bs
+
+
+def _per_run_batch_norm(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """BatchNorm of each run's slice of ``x`` [K, N, ...] with its own parameters and running averages
+    (views of the stack's, updated in place), by the same kernel a single run's BatchNorm uses."""
+    k = x.shape[0]
+    ws, bs = _unbound(layer.weight, layer.bias, k)
+    rms, rvs = _unbound(layer.running_mean, layer.running_var, k)
+    return torch.stack([
+        F.batch_norm(xk, rm, rv, wk, bk, True, layer.momentum, layer.eps)
+        for xk, rm, rv, wk, bk in zip(x.unbind(0), rms, rvs, ws, bs, strict=True)
+    ])  # fmt: skip
+
+
+def _functional(m: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The layer's function, never in place (a run's hooks may still need its input)."""
+    if isinstance(m, nn.LeakyReLU):
+        slope = m.negative_slope
+        return lambda x: F.leaky_relu(x, slope)
+    if isinstance(m, nn.ReLU):
+        return F.relu
+    if isinstance(m, nn.Tanh):
+        return torch.tanh
+    if isinstance(m, nn.Identity):
+        return lambda x: x
+    if isinstance(m, (nn.Upsample, nn.PixelShuffle, nn.AvgPool2d, nn.MaxPool2d)):
+        return m.forward  # per channel, and PixelShuffle's blocks of r^2 channels never straddle two runs
+    raise NotStackable(f"layer {type(m).__name__}")
+
+
+_ELEMENTWISE = (nn.LeakyReLU, nn.ReLU, nn.Tanh, nn.Identity, nn.Upsample, nn.PixelShuffle, nn.AvgPool2d, nn.MaxPool2d)
+
+
+_BUILDERS: dict[type, tuple[bool | None, Callable[..., nn.Module]]] = {
+    # layer type: (True: convolutional stacks only, False: MLP stacks only, None: both), its stacked form
+    nn.Linear: (False, StackedLinear),
+    Maxout: (False, StackedMaxout),
+    nn.BatchNorm1d: (False, StackedBatchNorm1d),
+    nn.LayerNorm: (False, StackedLayerNorm),
+    nn.Conv2d: (True, StackedConv),
+    nn.ConvTranspose2d: (True, StackedConv),
+    nn.BatchNorm2d: (True, StackedBatchNorm2d),
+    nn.InstanceNorm2d: (True, StackedInstanceNorm2d),
+    nn.GroupNorm: (True, StackedGroupNorm),
+}
+
+
+def stack_layer(mods: list[nn.Module], conv: bool, build: bool = True, batched: bool = False) -> nn.Module | None:
+    """One stacked layer (or Sequential) from the same layer of K runs; with ``build=False`` only check
+    that it can be stacked (raising :class:`NotStackable` if not) and change nothing."""
+    m = mods[0]
+    if any(type(x) is not type(m) for x in mods):
+        raise NotStackable(f"runs differ in a layer ({', '.join(sorted({type(x).__name__ for x in mods}))})")
+    if m._forward_pre_hooks or (not isinstance(m, _ELEMENTWISE) and m._forward_hooks):
+        raise NotStackable(f"a hook on layer {type(m).__name__}")
+    if type(m) is nn.Sequential:
+        layers = [stack_layer([x[i] for x in mods], conv, build, batched) for i in range(len(m))]
+        return nn.Sequential(*layers) if build else None
+    if type(m) in _BUILDERS:
+        where, builder = _BUILDERS[type(m)]
+        if where is not None and where != conv:
+            raise NotStackable(f"layer {type(m).__name__} in a {'convolutional' if conv else 'fully connected'} network")
+        if type(m) in (nn.Conv2d, nn.ConvTranspose2d) and (m.groups != 1 or m.padding_mode != "zeros"):
+            raise NotStackable(f"a {type(m).__name__} with groups or padding modes of its own")
+        if type(m) is nn.InstanceNorm2d and m.track_running_stats:
+            raise NotStackable("an InstanceNorm2d that tracks running statistics")
+        return builder(mods, batched) if build else None
+    if isinstance(m, _ELEMENTWISE):
+        _functional(m)
+        return StackedElementwise(mods, conv, batched) if build else None
+    raise NotStackable(f"layer {type(m).__name__}")
+
+
+# --------------------------------------------------------------------------- the networks the step sees
+
+
+class StepNets(nn.Module):
+    """What the step calls: G on ``[K, N, z_dim]`` latents, D's judge on ``[K, N, ...]`` batches."""
+
+    K: int
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def judge(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+
+class SingleG(StepNets):
+    """One run's own G, seen by the step as a stack of one."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.K, self.net = 1, G
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.net(z[0], y[0] if y is not None else None).unsqueeze(0)
+
+
+class SingleD(StepNets):
+    def __init__(self, D: nn.Module):
+        super().__init__()
+        self.K, self.net = 1, D
+
+    def judge(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, features = self.net.judge(x[0], y[0] if y is not None else None)
+        return logits.unsqueeze(0), features.unsqueeze(0)
+
+
+def _unconditioned(nets: list[nn.Module]) -> None:
+    if any(getattr(n, "condition", None) is not None for n in nets):
+        raise NotStackable("class conditioning (tricks.conditional, tricks.acgan)")
+    extra = {name for n in nets for name, _ in n.named_children()} - {"net", "features", "head"}
+    if extra:
+        raise NotStackable(f"a module a trick added ({', '.join(sorted(extra))})")
+
+
+class StackedG(StepNets):
+    """K generators as one: the MLP on [K, N, z], DCGAN on [N, K*z, 1, 1] through grouped convs."""
+
+    def __init__(self, Gs: list[nn.Module], conv: bool, batched: bool):
+        super().__init__()
+        self.K, self.conv = len(Gs), conv and batched
+        self.image = conv
+        self.net = stack_layer([g.net for g in Gs], conv, batched=batched)
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if not self.image:
+            return self.net(z)
+        if not self.conv:
+            return self.net(z.view(*z.shape, 1, 1))  # [K, N, z, 1, 1] -> [K, N, C, H, W]
+        k, n = z.shape[:2]
+        out = self.net(z.transpose(0, 1).reshape(n, -1, 1, 1))  # [N, K*C, H, W]
+        return out.view(n, k, -1, *out.shape[2:]).transpose(0, 1)  # [K, N, C, H, W]
+
+
+class StackedD(StepNets):
+    def __init__(self, Ds: list[nn.Module], conv: bool, batched: bool):
+        super().__init__()
+        self.K, self.conv = len(Ds), conv and batched
+        self.features = stack_layer([d.features for d in Ds], conv, batched=batched)
+        self.head = stack_layer([d.head for d in Ds], conv, batched=batched)
+
+    def judge(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        k, n = x.shape[:2]
+        if not self.conv:  # [K, N, ...] all the way
+            h = self.features(x)  # [K, N, C]
+            return self.head(h).reshape(k, n), h
+        h = self.features(x.transpose(0, 1).reshape(n, -1, *x.shape[3:]))  # [N, K*C, H, W]
+        logits = self.head(h).reshape(n, k).t()
+        return logits, h.view(n, k, -1, *h.shape[2:]).transpose(0, 1)
+
+
+def stack_networks(Gs: list[nn.Module], Ds: list[nn.Module], batched: bool = False) -> tuple[StepNets, StepNets]:
+    """(G, D) for the step: a run's own networks when K = 1, else the K runs stacked, ``batched`` or
+    exact (see the module docstring). Raises :class:`NotStackable` before changing anything when they
+    cannot be stacked."""
+    if len(Gs) == 1:
+        return SingleG(Gs[0]), SingleD(Ds[0])
+    conv = check_stackable(Gs, Ds)
+    return StackedG(Gs, conv, batched), StackedD(Ds, conv, batched)
+
+
+def check_stackable(Gs: list[nn.Module], Ds: list[nn.Module]) -> bool:
+    """Raise :class:`NotStackable` naming the first layer that cannot be stacked; change nothing.
+    Returns whether the networks are convolutional."""
+    conv = any(isinstance(m, nn.Conv2d) for m in Ds[0].modules())
+    _unconditioned([*Gs, *Ds])
+    stack_layer([g.net for g in Gs], conv, build=False)
+    stack_layer([d.features for d in Ds], conv, build=False)
+    stack_layer([d.head for d in Ds], conv, build=False)
+    return conv

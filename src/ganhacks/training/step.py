@@ -1,0 +1,264 @@
+"""The step's math, for K runs at once: draw, D's update, G's update and the trick hooks.
+
+Per step (ganhacks tricks 2 and 4 are the defaults here):
+
+1. each run draws a real batch by indexing the on-device data tensor, and its own z ~ N(0, I);
+2. D update: real and fake go through D as *separate* batches; loss = BCE(real, 1) + BCE(fake, 0);
+3. G update on the same fakes with D frozen: the non-saturating loss -log D(G(z)).
+
+Every tensor here has a leading run dimension ``[K, N, ...]`` and every loss is ``[K]``; the runs'
+losses are summed before ``backward``, which gives each run exactly its own gradient because no layer
+mixes runs. A single run is K = 1 (:class:`~ganhacks.training.stack.SingleG` wraps its own networks);
+a stack is K > 1 (:func:`~ganhacks.training.stack.stack_networks`). Nothing else here knows which.
+
+What stays per run: the random streams (each run's sampler, z and label generators and its tricks'
+RNGs, seeded as a single run seeds them), and the tricks, whose hooks see that run's ``[N, ...]``
+slice and its own :class:`~ganhacks.tricks.StepContext`, exactly as in a single run. So a trick works
+stacked without knowing it is.
+
+The step never reads a number back from the device: the non-finite guard is a ``[K]`` mask that the
+optimisers apply, and statistics go through :func:`~ganhacks.monitor.stats.report` as ``[K]`` tensors.
+Logging, the doctor, samples and checkpoints are the business of the code around the step
+(:class:`~ganhacks.training.loop.Trainer`, :class:`~ganhacks.training.stacked.StackTrainer`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import torch
+
+from ganhacks import losses
+from ganhacks.monitor.stats import Collector, collecting, report
+from ganhacks.sampling import draw_latents
+from ganhacks.training.stack import StepNets
+from ganhacks.tricks import StepContext, TrickStack
+
+# However a trick answers repeat_d / repeat_g, a step never makes more than this many extra updates.
+MAX_EXTRA_UPDATES = 100
+
+
+class RunParts(Protocol):
+    """What the step reads from each run (a :class:`~ganhacks.training.loop.Trainer` is one)."""
+
+    cfg: Any
+    step: int
+    sampler: Any
+    z_gen: torch.Generator
+    label_gen: torch.Generator
+    tricks: TrickStack
+    collector: Collector
+    G: torch.nn.Module
+    D: torch.nn.Module
+    opt_g: Any
+    opt_d: Any
+    num_classes: int | None
+
+
+def grad_norms(params: Sequence[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per run: (global L2 norm, largest per-tensor norm) of the gradients, ``[K]`` each, on the device."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        zero = torch.zeros(k)
+        return zero, zero
+    norms = torch.stack([torch.linalg.vector_norm(g.float().view(k, -1), dim=1) for g in grads])  # [P, K]
+    return torch.linalg.vector_norm(norms, dim=0), norms.amax(dim=0)
+
+
+class Step:
+    """One training step of K runs. ``runs`` are the K runs' parts, ``G`` and ``D`` the networks the
+    step calls (see :mod:`ganhacks.training.stack`), ``opt_g`` and ``opt_d`` the optimisers over their
+    parameters (:mod:`ganhacks.training.optim`)."""
+
+    def __init__(
+        self,
+        runs: Sequence[RunParts],
+        G: StepNets,
+        D: StepNets,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        device: torch.device,
+        autocast: contextlib.AbstractContextManager[Any] | None = None,
+    ):
+        self.runs, self.G, self.D, self.opt_g, self.opt_d = list(runs), G, D, opt_g, opt_d
+        self.K = len(self.runs)
+        self.device = device
+        self.autocast = autocast or contextlib.nullcontext()
+        cfg = self.runs[0].cfg
+        self.batch_size, self.d_steps, self.mixed = cfg.train.batch_size, cfg.train.d_steps, cfg.train.d_batches == "mixed"
+        self.g_params = [p for p in G.parameters()]
+        self.d_params = [p for p in D.parameters()]
+        # Runs the doctor stopped (or that finished before the others) keep their weights: a [K] mask.
+        self.active = torch.ones(self.K, dtype=torch.bool, device=device)
+
+    # ------------------------------------------------------------------ per-run helpers
+
+    def _tricks_on(self) -> bool:
+        return any(r.tricks.tricks for r in self.runs)
+
+    def _each(self, fn: Callable[[int, RunParts], torch.Tensor]) -> torch.Tensor:
+        """``fn`` for every run (its own hooks, its own collector for what they report), stacked."""
+        out = []
+        for k, r in enumerate(self.runs):
+            with collecting(r.collector):
+                out.append(fn(k, r))
+        return torch.stack(out)
+
+    def _fold(self, x: torch.Tensor, hook: str, ctxs: list[StepContext]) -> torch.Tensor:
+        """Pass each run's slice of ``x`` [K, N, ...] through its tricks' ``hook``."""
+        if not self._tricks_on():
+            return x
+        return self._each(lambda k, r: getattr(r.tricks, hook)(x[k], ctxs[k]))
+
+    def draw_z(self) -> torch.Tensor:
+        """Each run's next latents from its own generator: [K, N, z_dim]."""
+        return torch.stack([
+            draw_latents(self.batch_size, r.cfg.model.z_dim, r.cfg.latent, r.z_gen, self.device) for r in self.runs
+        ])  # fmt: skip
+
+    def draw_labels(self) -> torch.Tensor | None:
+        """Uniform class labels for each run's fake batch [K, N]; None when the data has no labels."""
+        n = self.runs[0].num_classes
+        if not n:
+            return None
+        return torch.stack([
+            torch.randint(n, (self.batch_size,), generator=r.label_gen, device=self.device) for r in self.runs
+        ])  # fmt: skip
+
+    def draw_real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batches = [r.sampler.next() for r in self.runs]
+        x = torch.stack([b[0] for b in batches])
+        y = torch.stack([b[1] for b in batches]) if batches[0][1] is not None else None
+        return x, y
+
+    # ------------------------------------------------------------------ the step
+
+    def __call__(self) -> None:
+        """``train.d_steps`` D updates, then one G update; a trick may ask for more of either."""
+        ctxs = [
+            StepContext(
+                step=r.step, total_steps=r.cfg.train.steps, device=self.device, G=r.G, D=r.D, opt_g=r.opt_g, opt_d=r.opt_d
+            )
+            for r in self.runs
+        ]
+        for i in range(self.d_steps):
+            # Only the last D update's fakes feed G's update, so only they keep G's graph.
+            fake, fake_labels = self._d_round(ctxs, keep_graph=i == self.d_steps - 1)
+        for _ in range(MAX_EXTRA_UPDATES):
+            if not self._asks(ctxs, "repeat_d"):
+                break
+            self._d_round(ctxs, keep_graph=False)
+        self._set(ctxs, fake=fake, fake_labels=fake_labels)
+        self.g_update(fake, fake_labels, ctxs)
+        for _ in range(MAX_EXTRA_UPDATES):
+            if not self._asks(ctxs, "repeat_g"):
+                break
+            fake_labels = self.draw_labels()
+            with self.autocast:
+                fake = self.G.generate(self.draw_z(), fake_labels)
+            self._set(ctxs, fake=fake, fake_labels=fake_labels)
+            self.g_update(fake, fake_labels, ctxs)
+        for k, r in enumerate(self.runs):
+            with collecting(r.collector):
+                r.tricks.after_step(ctxs[k])
+
+    def _asks(self, ctxs: list[StepContext], hook: str) -> bool:
+        # Only single runs get here with a trick that repeats updates (such tricks do not stack).
+        return any([getattr(r.tricks, hook)(ctxs[k]) for k, r in enumerate(self.runs)])
+
+    @staticmethod
+    def _set(ctxs: list[StepContext], **values: torch.Tensor | None) -> None:
+        for k, ctx in enumerate(ctxs):
+            for name, value in values.items():
+                setattr(ctx, name, value[k] if value is not None else None)
+
+    def _d_round(self, ctxs: list[StepContext], keep_graph: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A fresh real batch and fresh fakes, then one D update; returns the fakes and their labels."""
+        real, labels = self.draw_real()
+        self._set(ctxs, real=real, labels=labels)
+        real = self._fold(real, "real_for_d", ctxs)
+        self._set(ctxs, real=real)
+        fake_labels = self.draw_labels()
+        self._set(ctxs, fake_labels=fake_labels)
+        with torch.set_grad_enabled(keep_graph), self.autocast:
+            fake = self.G.generate(self.draw_z(), fake_labels)
+        self.d_update(real, labels, fake.detach(), fake_labels, ctxs)
+        return fake, fake_labels
+
+    def d_update(
+        self,
+        real: torch.Tensor,
+        labels: torch.Tensor | None,
+        fake: torch.Tensor,
+        fake_labels: torch.Tensor | None,
+        ctxs: list[StepContext],
+    ) -> None:
+        """One D update of every run: real and fake as separate batches (trick 4), with the tricks'
+        inputs and targets."""
+        self._set(ctxs, d_fake_labels=fake_labels)
+        fake = self._fold(fake, "fake_for_d", ctxs)
+        if self._tricks_on() and fake_labels is not None:  # a trick that swaps fakes swaps their labels too
+            fake_labels = torch.stack([c.d_fake_labels for c in ctxs])
+        with self.autocast:
+            if self.mixed:
+                # One batch of real then fake: BatchNorm statistics mix the two (what trick 4 warns against).
+                both = torch.cat([labels, fake_labels], dim=1) if labels is not None else None
+                logits, features = self.D.judge(self._fold(torch.cat([real, fake], dim=1), "d_input", ctxs), both)
+                real_logits, fake_logits = logits.float().chunk(2, dim=1)
+                real_features, fake_features = features.chunk(2, dim=1)
+            else:
+                real_logits, real_features = self.D.judge(self._fold(real, "d_input", ctxs), labels)
+                fake_logits, fake_features = self.D.judge(self._fold(fake, "d_input", ctxs), fake_labels)
+                real_logits, fake_logits = real_logits.float(), fake_logits.float()
+        self._set(
+            ctxs, real_logits=real_logits, fake_logits=fake_logits, real_features=real_features, fake_features=fake_features
+        )
+        real_t, fake_t = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
+        if self._tricks_on():
+            targets = [r.tricks.d_targets(real_t[k], fake_t[k], ctxs[k]) for k, r in enumerate(self.runs)]
+            real_t, fake_t = torch.stack([t[0] for t in targets]), torch.stack([t[1] for t in targets])
+        loss_d = losses.d_loss(real_logits, fake_logits, real_t, fake_t)  # [K]
+        if self._tricks_on():
+            loss_d = self._each(lambda k, r: r.tricks.add_d_loss(loss_d[k], ctxs[k]))
+        self._update("d", self.opt_d, self.d_params, loss_d)
+        report("loss_d", loss_d)
+        self._set(ctxs, loss_d=loss_d.detach())
+        report("d_real", torch.sigmoid(real_logits).mean(dim=1))
+        report("d_fake", torch.sigmoid(fake_logits).mean(dim=1))
+
+    def g_update(self, fake: torch.Tensor, fake_labels: torch.Tensor | None, ctxs: list[StepContext]) -> None:
+        """One G update of every run through its current D, whose own weights need no gradient here."""
+        self.D.requires_grad_(False)
+        with self.autocast:
+            g_logits, g_features = self.D.judge(self._fold(fake, "d_input", ctxs), fake_labels)
+            g_logits = g_logits.float()
+        self._set(ctxs, g_features=g_features)
+        names = {r.cfg.loss for r in self.runs}
+        if len(names) == 1:
+            loss_g = losses.G_LOSSES[names.pop()](g_logits)  # [K]
+        else:  # runs of one stack may differ in G's loss (ganhacks trick 2)
+            loss_g = torch.stack([losses.G_LOSSES[r.cfg.loss](g_logits[k]) for k, r in enumerate(self.runs)])
+        if self._tricks_on():
+            loss_g = self._each(lambda k, r: r.tricks.add_g_loss(loss_g[k], ctxs[k]))
+        try:
+            self._update("g", self.opt_g, self.g_params, loss_g)
+        finally:
+            self.D.requires_grad_(True)
+        report("loss_g", loss_g)
+        self._set(ctxs, loss_g=loss_g.detach())
+
+    def _update(self, name: str, opt: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor) -> None:
+        """Backward, then the update of every run whose loss and gradients are finite and that is still
+        training. A skipped update counts in the logged row as ``skipped_{name}``; its non-finite loss or
+        gradient norm in the same row tells the doctor. One bad batch never writes NaN or Inf into a
+        run's weights (or, later, a checkpoint), and the check stays on the device."""
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        total, layer = grad_norms(params, self.K)
+        report(f"grad_norm_{name}", total)
+        report(f"grad_norm_{name}_layer", layer)
+        finite = torch.isfinite(loss.detach()) & torch.isfinite(total)
+        report(f"skipped_{name}", (~finite).float())
+        opt.step(mask=finite & self.active)

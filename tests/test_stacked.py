@@ -1,0 +1,208 @@
+"""Stacked runs: K runs trained as one model match the same runs trained alone, whichever runs share
+the stack; each writes an ordinary run folder; the doctor and the guard act on one run only."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ganhacks.api import parse_seeds, prepare
+from ganhacks.config import build_config
+from ganhacks.errors import GanhacksError
+from ganhacks.training import RunDir, Trainer, load_checkpoint
+from ganhacks.training.optim import RunSlice, make_optimizer
+from ganhacks.training.stack import NotStackable, stack_networks
+from ganhacks.training.stacked import StackTrainer, build_stack, stack_key
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
+# A value-only trick on (label smoothing + instance noise), 100 steps, rows of 10 steps each.
+CASES = {
+    "grid25": ["data.name=grid25", "train.steps=100", "tricks.label_smoothing=on", "tricks.instance_noise=on"],
+    "digits": ["data.name=digits", "train.steps=100", "tricks.label_smoothing=on", "tricks.instance_noise=on"],
+}
+
+
+def _configs(case, seeds, extra=()):
+    cfgs, data = [], None
+    for s in seeds:
+        cfg, data = prepare(build_config(overrides=[*CASES[case], *extra, f"train.seed={s}"]), data)
+        cfgs.append(cfg)
+    return cfgs, data
+
+
+def _single(cfg, data, path):
+    t = Trainer(cfg, data)
+    t.run = RunDir(path)
+    t.run.path.mkdir(parents=True)
+    t.fit()
+    return t.run.read_metrics()
+
+
+def _stack(cfgs, data, root, batched=None):
+    trainers = build_stack(cfgs, data)
+    for t in trainers:
+        t.run = RunDir(root / f"seed{t.cfg.train.seed}")
+        t.run.path.mkdir(parents=True)
+    StackTrainer(trainers, batched=batched).fit()
+    return [t.run.read_metrics() for t in trainers]
+
+
+def _worst(a, b):
+    """The largest relative difference of the logged losses and D outputs between two runs' rows."""
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    return max(abs(x[k] - y[k]) / max(abs(x[k]), 1e-12) for x, y in zip(a, b, strict=True) for k in KEYS)
+
+
+@pytest.fixture(scope="module")
+def grid_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grid")
+    cfgs, data = _configs("grid25", range(4))
+    singles = [_single(c, data, root / f"single{c.train.seed}") for c in cfgs]
+    return cfgs, data, root, singles, _stack(cfgs, data, root / "stack")
+
+
+@pytest.mark.parametrize("case", ["grid25", "digits"])
+def test_each_run_of_a_stack_of_four_matches_its_single_run(case, grid_runs, tmp_path):
+    if case == "grid25":
+        cfgs, _, root, singles, stacked = grid_runs
+    else:
+        cfgs, data = _configs(case, range(4))
+        singles = [_single(c, data, tmp_path / f"single{c.train.seed}") for c in cfgs]
+        stacked = _stack(cfgs, data, tmp_path / "stack")
+        root = tmp_path
+    for a, b in zip(singles, stacked, strict=True):
+        assert len(a) == 10 and _worst(a, b) < 1e-3
+    # ... and every run folder has the whole contract
+    for s in range(4):
+        run = root / "stack" / f"seed{s}"
+        for name in ("config.yaml", "run.json", "metrics.jsonl", "verdict.json"):
+            assert (run / name).is_file()
+        assert list((run / "samples").glob("*.png")) and list((run / "checkpoints").glob("*.json"))
+
+
+def test_which_runs_share_a_stack_changes_no_run(grid_runs, tmp_path):
+    _, _, _, singles, stacked = grid_runs
+    cfgs, data = _configs("grid25", [5, 3])
+    other = _stack(cfgs, data, tmp_path)  # seed 3 now shares its stack with seed 5 only, and comes second
+    assert _worst(stacked[3], other[1]) < 1e-3 and _worst(singles[3], other[1]) < 1e-3
+
+
+def test_a_stacked_run_checkpoints_as_a_single_run_and_resumes_alone(grid_runs, cli):
+    cfgs, _, root, _, _ = grid_runs
+    run = root / "stack" / "seed1"
+    state = load_checkpoint(run / "checkpoints")
+    t = Trainer(cfgs[1], prepare(cfgs[1])[1])
+    single = t.state_dict()
+    assert set(state["G"]) == set(single["G"]) and set(state["opt_d"]) == {"state", "param_groups"}
+    assert state["opt_d"]["state"][0]["step"].shape == () and int(state["opt_d"]["state"][0]["step"]) == 100
+    assert state["opt_d"]["param_groups"][0]["lr"] == cfgs[1].optim.d.lr
+    t.load_state_dict(state)  # a single run's Trainer takes it as it is
+    code, out, _ = cli("train", "--resume", str(run), "--steps", "120", "--quiet")
+    assert code == 0 and out.strip() == str(run)
+    assert RunDir(run).read_metrics()[-1]["step"] == 120
+
+
+def test_batched_kernels_match_too_within_float_noise(tmp_path):
+    """The batched layout (bmm, grouped convs: the GPU's) reorders float sums, so runs drift apart by
+    rounding only; 30 steps keep that far below the losses' own scale."""
+    cfgs, data = _configs("digits", range(2), ["train.steps=30"])
+    exact = _stack(cfgs, data, tmp_path / "exact", batched=False)
+    batched = _stack(cfgs, data, tmp_path / "batched", batched=True)
+    assert max(_worst(a, b) for a, b in zip(exact, batched, strict=True)) < 1e-3
+
+
+def _poison_g():
+    import sys
+
+    if "doctor_eval" not in sys.modules:  # benchmarks/doctor_eval.py: its fault-injection tricks
+        spec = importlib.util.spec_from_file_location("doctor_eval", ROOT / "benchmarks" / "doctor_eval.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["doctor_eval"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["doctor_eval"].PoisonG
+
+
+def test_the_doctor_stops_one_run_and_the_others_go_on(tmp_path):
+    cfgs, data = _configs("digits", range(3), ["doctor.action=stop", "train.steps=60"])
+    trainers = build_stack(cfgs, data)
+    trainers[1].tricks.tricks.append(_poison_g()(20))  # NaN in run 1's G at the end of step 20
+    for t in trainers:
+        t.run = RunDir(tmp_path / f"seed{t.cfg.train.seed}")
+        t.run.path.mkdir()
+    StackTrainer(trainers).fit()
+    verdicts = [json.loads(t.run.verdict.read_text()) for t in trainers]
+    assert verdicts[1]["failures"] == ["non_finite"] and verdicts[1]["actions"][0]["event"] == "stop"
+    assert trainers[1].step == 30 and trainers[0].step == trainers[2].step == 60
+    assert verdicts[0]["healthy"] and verdicts[2]["healthy"]
+    # The guard masked the poisoned run's updates on the device: the others never saw a NaN...
+    assert all(torch.isfinite(p).all() for t in (trainers[0], trainers[2]) for p in t.G.parameters())
+    # ... and run 0 is the run it would have been alone.
+    alone = _single(cfgs[0], data, tmp_path / "alone")
+    assert _worst(alone, trainers[0].run.read_metrics()) < 1e-3
+
+
+def test_stack_keys_group_value_settings_and_split_shapes():
+    def key(*overrides):
+        return stack_key(prepare(build_config(overrides=["data.name=ring8", *overrides]))[0])
+
+    base = key()
+    assert key("train.seed=3") == key("optim.d.lr=1e-3") == key("tricks.label_smoothing=on") == base
+    assert key("tricks.instance_noise.sigma=0.3", "loss=minimax", "latent=uniform", "doctor.action=stop") == base
+    assert key("tricks.pack=on") != base and key("train.d_steps=2") != base and key("model.g_act=leaky_relu") != base
+    assert key("tricks.loss_threshold=on") is None and key("tricks.swap=on") is None
+
+
+def test_a_network_that_cannot_be_stacked_is_refused_before_it_changes():
+    cfgs, data = _configs("digits", range(2), ["tricks.minibatch_stddev=on"])
+    trainers = [Trainer(c, data) for c in cfgs]
+    before = [p for p in trainers[0].D.parameters()]
+    with pytest.raises(NotStackable, match="minibatch_stddev|MinibatchStdDev"):
+        StackTrainer(trainers)
+    with pytest.raises(NotStackable, match="MinibatchStdDev"):
+        stack_networks([t.G for t in trainers], [t.D for t in trainers])
+    assert [p for p in trainers[0].D.parameters()] == before  # untouched: same parameter objects
+
+
+def test_train_seeds_cli(cli, tmp_path):
+    code, out, err = cli("train", "--data", "ring8", "--steps", "20", "--seeds", "1-2", "--out", str(tmp_path), "--quiet")
+    paths = out.split()
+    assert code == 0 and len(paths) == 2 and all(Path(p).is_dir() for p in paths)
+    assert [json.loads((Path(p) / "verdict.json").read_text())["step"] for p in paths] == [20, 20]
+    assert yaml.safe_load((Path(paths[1]) / "config.yaml").read_text())["train"]["seed"] == 2
+    code, out, err = cli("train", "--data", "digits", "--steps", "5", "--seeds", "2", "--out", str(tmp_path), "--set",
+                         "tricks.minibatch_stddev=on", "--quiet")  # fmt: skip
+    assert code == 0 and len(out.split()) == 2 and "cannot be stacked" in err
+    code, _, err = cli("train", "--data", "ring8", "--seeds", "x")
+    assert code == 2 and "--seeds must be a count" in err
+    code, _, err = cli("train", "--data", "ring8", "--seeds", "2", "--seed", "1")
+    assert code == 2 and "--seed and --seeds" in err
+
+
+def test_parse_seeds():
+    assert parse_seeds("3") == [0, 1, 2] and parse_seeds("4-6") == [4, 5, 6]
+    for bad in ("0", "5-2", "a", "-1"):
+        with pytest.raises(GanhacksError):
+            parse_seeds(bad)
+
+
+def test_run_adam_matches_torch_adam_and_masks_one_run():
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(3, 50))
+    ref = torch.nn.Parameter(p.detach()[0].clone())
+    opt = make_optimizer([p], build_config(overrides=["optim.g.lr=1e-2", "optim.g.betas=[0.8,0.999]"]).optim.g, 3, [1e-2] * 3)
+    torch_opt = torch.optim.Adam([ref], lr=1e-2, betas=(0.8, 0.999))
+    frozen = p.detach()[2].clone()
+    for _ in range(20):
+        g = torch.randn(3, 50)
+        p.grad, ref.grad = g.clone(), g[0].clone()
+        p.grad[2] = float("nan")  # run 2's gradient is NaN: the mask keeps it out
+        opt.step(mask=torch.tensor([True, True, False]))
+        torch_opt.step()
+    assert torch.allclose(p.detach()[0], ref.detach(), rtol=1e-5, atol=1e-7)
+    assert torch.equal(p.detach()[2], frozen)
+    sliced = RunSlice(opt, 2).state_dict()
+    assert int(sliced["state"][0]["step"]) == 0 and int(RunSlice(opt, 0).state_dict()["state"][0]["step"]) == 20
