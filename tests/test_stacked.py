@@ -76,6 +76,10 @@ def test_each_run_of_a_stack_of_four_matches_its_single_run(case, grid_runs, tmp
         root = tmp_path
     for a, b in zip(singles, stacked, strict=True):
         assert len(a) == 10 and _worst(a, b) < 1e-3
+    # On the CPU each run keeps its own networks in a stack: its weights are its single run's, to the bit.
+    for s in range(4):
+        alone, stacked_state = (load_checkpoint(root / d / "checkpoints") for d in (f"single{s}", f"stack/seed{s}"))
+        assert all(torch.equal(alone[net][k], stacked_state[net][k]) for net in ("G", "D") for k in alone[net])
     # ... and every run folder has the whole contract
     for s in range(4):
         run = root / "stack" / f"seed{s}"
@@ -89,6 +93,8 @@ def test_which_runs_share_a_stack_changes_no_run(grid_runs, tmp_path):
     cfgs, data = _configs("grid25", [5, 3])
     other = _stack(cfgs, data, tmp_path)  # seed 3 now shares its stack with seed 5 only, and comes second
     assert _worst(stacked[3], other[1]) < 1e-3 and _worst(singles[3], other[1]) < 1e-3
+    ours, theirs = load_checkpoint(tmp_path / "seed3" / "checkpoints"), load_checkpoint(grid_runs[2] / "stack/seed3/checkpoints")
+    assert all(torch.equal(ours["G"][k], theirs["G"][k]) for k in ours["G"])
 
 
 def test_a_stacked_run_checkpoints_as_a_single_run_and_resumes_alone(grid_runs, cli):
@@ -106,10 +112,11 @@ def test_a_stacked_run_checkpoints_as_a_single_run_and_resumes_alone(grid_runs, 
     assert RunDir(run).read_metrics()[-1]["step"] == 120
 
 
-def test_batched_kernels_match_too_within_float_noise(tmp_path):
-    """The batched layout (bmm, grouped convs: the GPU's) reorders float sums, so runs drift apart by
-    rounding only; 30 steps keep that far below the losses' own scale."""
-    cfgs, data = _configs("digits", range(2), ["train.steps=30"])
+@pytest.mark.parametrize("case", ["grid25", "digits"])
+def test_batched_kernels_match_too_within_float_noise(case, tmp_path):
+    """The batched layout (one bmm or grouped convolution per layer: the GPU's) reorders float sums, so
+    its runs drift from their single runs by rounding only."""
+    cfgs, data = _configs(case, range(2), ["train.steps=30"])
     exact = _stack(cfgs, data, tmp_path / "exact", batched=False)
     batched = _stack(cfgs, data, tmp_path / "batched", batched=True)
     assert max(_worst(a, b) for a, b in zip(exact, batched, strict=True)) < 1e-3
@@ -163,7 +170,7 @@ def test_a_network_that_cannot_be_stacked_is_refused_before_it_changes():
     with pytest.raises(NotStackable, match="minibatch_stddev|MinibatchStdDev"):
         StackTrainer(trainers)
     with pytest.raises(NotStackable, match="MinibatchStdDev"):
-        stack_networks([t.G for t in trainers], [t.D for t in trainers])
+        stack_networks([t.G for t in trainers], [t.D for t in trainers], batched=True)
     assert [p for p in trainers[0].D.parameters()] == before  # untouched: same parameter objects
 
 
@@ -206,3 +213,63 @@ def test_run_adam_matches_torch_adam_and_masks_one_run():
     assert torch.equal(p.detach()[2], frozen)
     sliced = RunSlice(opt, 2).state_dict()
     assert int(sliced["state"][0]["step"]) == 0 and int(RunSlice(opt, 0).state_dict()["state"][0]["step"]) == 20
+
+
+# --------------------------------------------------------------------------- ablations
+
+
+def _ablation_plan():
+    from ganhacks.bench.ablate import Plan
+
+    return Plan(data="ring8", tricks=["tricks.label_smoothing"], seeds=1, steps=120, set=["checkpoint.every=40"])
+
+
+@pytest.fixture(scope="module")
+def stacked_ablation(tmp_path_factory):
+    from ganhacks.bench.ablate import ablate
+
+    root = tmp_path_factory.mktemp("ablations")
+    ablate(root / "stacked", _ablation_plan(), stack=2)
+    ablate(root / "alone", _ablation_plan(), stack="off")
+    return root
+
+
+def _rows(folder):
+    rows = json.loads((folder / "results.json").read_text())
+    return [(r["arm"], r["seed"], r["steps"], r["metrics"], r["healthy"]) for r in rows]
+
+
+def test_an_ablation_gives_the_same_rows_stacked_or_not(stacked_ablation):
+    stacked = json.loads((stacked_ablation / "stacked" / "results.json").read_text())
+    assert [r["stacked"] for r in stacked] == [2, 2] and all(r["error"] is None for r in stacked)
+    assert _rows(stacked_ablation / "stacked") == _rows(stacked_ablation / "alone")
+
+
+@pytest.mark.slow
+def test_a_stack_killed_mid_run_resumes_from_its_checkpoints(stacked_ablation, tmp_path):
+    """kill -9 while a stack trains; the next call continues both runs from their newest checkpoints
+    and ends with the rows of the stack that never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "ab"
+    cmd = [sys.executable, "-m", "ganhacks", "ablate", "--data", "ring8", "--tricks", "tricks.label_smoothing", "--seeds", "1",
+           "--steps", "120", "--set", "checkpoint.every=40", "--stack", "2", "--out", str(out), "--quiet"]  # fmt: skip
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and child.poll() is None:
+        if len(list(out.glob("runs/*/seed_0/checkpoints/step_0000040.json"))) == 2:
+            break
+        time.sleep(0.02)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not list(out.glob("runs/*/seed_0/result.json")), "the stack finished before it could be killed"
+    from ganhacks.bench.ablate import ablate
+
+    ablate(out, _ablation_plan(), stack=2)
+    rows = json.loads((out / "results.json").read_text())
+    assert all(r["resumed_from"] and r["resumed_from"] >= 40 for r in rows)
+    assert _rows(out) == _rows(stacked_ablation / "stacked")

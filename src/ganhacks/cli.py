@@ -183,11 +183,24 @@ def _ablate(args: argparse.Namespace) -> int:
         command=" ".join(shlex.quote(a) for a in ["ganhacks", *sys.argv[1:]]) if args.command_line is None else args.command_line,
         machine=machine_description(),
     )
-    summary = ablate(args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress)
+    stack = args.stack if args.stack in ("auto", "off") else _stack_count(args.stack)
+    summary = ablate(
+        args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress, stack=stack, device=args.device
+    )
     if not args.quiet:
         print(verdict_table(summary), file=sys.stderr)
     print(f"{args.out}/report.html")
     return 0
+
+
+def _stack_count(text: str) -> int:
+    try:
+        k = int(text)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise GanhacksError(f"--stack must be auto, off or a positive number of runs, got {text!r}.")
+    return k
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -287,6 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--workers", type=int, default=1, metavar="W", help="parallel runs, each with its share of the CPU threads (default 1)"
     )
+    a.add_argument(
+        "--stack",
+        default="auto",
+        metavar="auto|off|K",
+        help="train compatible arm x seed runs as stacks of up to K runs; auto picks K from the device and the model "
+        "(1 on the CPU, where stacking does not pay); off trains every run alone (default auto)",
+    )
+    a.add_argument("--device", metavar="DEV", help="train every run on DEV (cpu, cuda, cuda:N); default: each run's train.device")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every arm (repeatable)")
     a.add_argument("--out", required=True, metavar="DIR", help="the ablation folder; calling again with it resumes")
     a.add_argument("--quiet", action="store_true", help="no progress lines; print only the report's path")

@@ -9,7 +9,11 @@ An ablation is a folder::
     DIR/report.html, report.md   the report (see :mod:`ganhacks.bench.report`)
 
 A run counts as done once its ``result.json`` exists; that file is written last and atomically, so
-an interrupted call leaves at most unfinished run folders, which the next call starts afresh.
+an interrupted call leaves at most unfinished run folders, which the next call continues from their
+newest checkpoint (or starts afresh when they have none).
+
+Runs whose configs differ only in per-run values (see :func:`ganhacks.training.stacked.stack_key`)
+can train as one stack (``--stack``): each still writes its own run folder and result.
 
 Each trick is measured as (runs with it) minus (runs without it):
 
@@ -507,21 +511,8 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- running
 
 
-def run_one(plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path: str) -> dict[str, Any]:
-    """Train and evaluate one arm x seed in ``path``; write and return its result row.
-
-    Runs in a worker process. A run that raises is recorded as failed (with the error) rather than
-    taking the whole ablation down; an interrupt is not caught."""
-    from ganhacks.fileio import atomic_write
-    from ganhacks.training import Trainer
-
-    plan = Plan(**plan_dict)
-    arm = Arm(**{**arm_dict, "overrides": tuple(arm_dict["overrides"])})
-    run = Path(path)
-    if run.exists():  # an unfinished run from an interrupted call: start it again
-        shutil.rmtree(run)
-    run.mkdir(parents=True)
-    row: dict[str, Any] = {
+def _result_row(arm: Arm, seed: int, run: Path) -> dict[str, Any]:
+    return {
         "arm": arm.name,
         "role": arm.role,
         "trick": arm.trick,
@@ -535,27 +526,144 @@ def run_one(plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path
         "error": None,
         "metrics": {},
     }
-    try:
-        from ganhacks.api import prepare
 
-        cfg, data = prepare(plan.config(arm, seed))
-        trainer = Trainer(cfg, data, run_dir=run, quiet=True)
+
+def _open_run(plan: Plan, arm: Arm, seed: int, run: Path, device: str | None) -> tuple[Any, int | None]:
+    """A Trainer for one arm x seed in ``run``: continued from its newest checkpoint when an interrupted
+    call left one (the run's config is its own; ``device`` may move it), else built afresh in an emptied
+    folder. Returns (trainer, the step it resumed from or None)."""
+    from ganhacks.api import prepare
+    from ganhacks.training import Trainer
+    from ganhacks.training.checkpoint import list_checkpoints
+    from ganhacks.training.resume import resume_run
+
+    if list_checkpoints(run / "checkpoints"):
+        overrides = [f"train.device={device}"] if device else []
+        try:
+            trainer = resume_run(run, overrides=overrides, allow_config_change=bool(device), quiet=True)
+            return trainer, trainer.step
+        except GanhacksError:
+            pass  # no checkpoint that loads, or another config: start it again
+    if run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
+    cfg = plan.config(arm, seed)
+    if device:
+        from ganhacks.config import replace as set_keys
+
+        cfg = set_keys(cfg, **{"train.device": device})
+    cfg, data = prepare(cfg)
+    return Trainer(cfg, data, run_dir=run, quiet=True), None
+
+
+def _finish_row(row: dict[str, Any], trainer: Any, run: Path) -> None:
+    """Evaluate a trained run and fill its row: the metrics, the doctor's verdict, the step reached."""
+    row["steps"] = trainer.step
+    start = time.perf_counter()
+    result = trainer.evaluate()
+    row["eval_s"] = round(time.perf_counter() - start, 3)
+    row["metrics"] = {k: v for k, v in result.items() if k not in _NOT_METRICS and isinstance(v, (int, float))}
+    verdict = json.loads((run / "verdict.json").read_text(encoding="utf-8"))
+    row["healthy"] = bool(verdict.get("healthy"))
+    row["failures"] = list(verdict.get("failures", []))
+
+
+def _failed(row: dict[str, Any], e: Exception) -> None:
+    row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
+    row["failures"] = row["failures"] or ["error"]
+
+
+def run_one(
+    plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path: str, device: str | None = None
+) -> dict[str, Any]:
+    """Train and evaluate one arm x seed in ``path``; write and return its result row.
+
+    Runs in a worker process. A run that raises is recorded as failed (with the error) rather than
+    taking the whole ablation down; an interrupt is not caught."""
+    from ganhacks.fileio import atomic_write
+
+    plan = Plan(**plan_dict)
+    arm = Arm(**{**arm_dict, "overrides": tuple(arm_dict["overrides"])})
+    run = Path(path)
+    row = _result_row(arm, seed, run)
+    try:
+        trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device)
         start = time.perf_counter()
         trainer.fit()
         row["wall_s"] = round(time.perf_counter() - start, 3)
-        row["steps"] = trainer.step
-        start = time.perf_counter()
-        result = trainer.evaluate()
-        row["eval_s"] = round(time.perf_counter() - start, 3)
-        row["metrics"] = {k: v for k, v in result.items() if k not in _NOT_METRICS and isinstance(v, (int, float))}
-        verdict = json.loads((run / "verdict.json").read_text(encoding="utf-8"))
-        row["healthy"] = bool(verdict.get("healthy"))
-        row["failures"] = list(verdict.get("failures", []))
+        _finish_row(row, trainer, run)
     except Exception as e:  # noqa: BLE001 - one broken run must not end the ablation
-        row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
-        row["failures"] = row["failures"] or ["error"]
+        _failed(row, e)
     atomic_write(run / "result.json", strict_json(row))
     return row
+
+
+def run_stack(
+    plan_dict: dict[str, Any], jobs: list[tuple[dict[str, Any], int, str]], device: str | None = None
+) -> list[dict[str, Any]]:
+    """Train several arm x seed runs as one stack (each in its own folder, each continued from its
+    newest checkpoint if it has one), evaluate each, write and return their result rows. A stack that
+    cannot be formed trains its runs one after another; a stack that raises fails all its runs."""
+    from ganhacks.fileio import atomic_write
+    from ganhacks.training.loop import global_rng_state
+    from ganhacks.training.stack import NotStackable
+    from ganhacks.training.stacked import StackTrainer
+
+    plan = Plan(**plan_dict)
+    arms = [Arm(**{**a, "overrides": tuple(a["overrides"])}) for a, _, _ in jobs]
+    runs = [Path(p) for _, _, p in jobs]
+    rows = [_result_row(arm, seed, run) for arm, (_, seed, _), run in zip(arms, jobs, runs, strict=True)]
+    trainers = []
+    try:
+        for arm, (_, seed, _), run, row in zip(arms, jobs, runs, rows, strict=True):
+            trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device)
+            trainer.own_rng = global_rng_state()  # as it stands after this run's build (or its checkpoint)
+            trainers.append(trainer)
+        start = time.perf_counter()
+        try:
+            StackTrainer(trainers).fit()
+        except NotStackable:
+            for t in trainers:
+                t.own_rng = None
+                t.fit()
+        wall = round((time.perf_counter() - start) / len(trainers), 3)  # each run's share of the stack
+        for trainer, run, row in zip(trainers, runs, rows, strict=True):
+            row["wall_s"], row["stacked"] = wall, len(trainers)
+            _finish_row(row, trainer, run)
+    except Exception as e:  # noqa: BLE001 - one broken stack must not end the ablation
+        for row in rows:
+            if not row["metrics"]:
+                _failed(row, e)
+    for run, row in zip(runs, rows, strict=True):
+        run.mkdir(parents=True, exist_ok=True)
+        atomic_write(run / "result.json", strict_json(row))
+    return rows
+
+
+def stack_size(stack: str | int, device: str | None, cfg: Any) -> int:
+    """How many runs share a stack: ``--stack off`` 1, ``--stack K`` K, ``auto`` by the device and the
+    model. On the CPU auto is 1: there a stack runs no faster per run-step than the runs alone
+    (docs/performance.md), and one process per core is the best layout. On a GPU it fills the chip,
+    up to a memory budget for weights, gradients and Adam's moments."""
+    if stack == "off":
+        return 1
+    if stack != "auto":
+        k = int(stack)
+        if k < 1:
+            raise GanhacksError(f"--stack must be auto, off or a positive number of runs, got {stack}.")
+        return k
+    from ganhacks.training.loop import pick_device
+
+    if pick_device(device or cfg.train.device).type == "cpu":
+        return 1
+    from ganhacks.api import prepare
+    from ganhacks.models import build_models
+
+    cfg, data = prepare(cfg)
+    G, D = build_models(cfg, list(data.x.shape[1:]))
+    params = sum(p.numel() for m in (G, D) for p in m.parameters())
+    budget = 2e9  # bytes: 4 tensors (weights, grads, two moments) of 4 bytes each per parameter
+    return int(max(1, min(256, budget // (16 * params))))
 
 
 def _init_worker(threads: int) -> None:
@@ -576,9 +684,14 @@ def ablate(
     plan: Plan,
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
+    stack: str | int = "auto",
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Run every arm x seed of ``plan`` that has not finished yet in ``out``, then write results,
-    statistics and the report. Returns the statistics. Safe to call again after an interruption."""
+    statistics and the report. Returns the statistics. Safe to call again after an interruption.
+
+    ``stack`` (auto, off or K) trains compatible runs as stacks of up to K (see :func:`stack_size`);
+    ``device`` (cpu, cuda, cuda:N) overrides every run's ``train.device``."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
@@ -590,20 +703,30 @@ def ablate(
     arms = plan.arms()
     from ganhacks.api import prepare
     from ganhacks.data import load_data
+    from ganhacks.training.stacked import stack_key
 
     datasets: dict[Any, Any] = {}  # DataConfig -> Dataset: arms rarely differ in data, so load each once
+    keys: dict[str, str | None] = {}
     for arm in arms:  # every arm's config must be valid before anything runs or a folder is made
         cfg = plan.config(arm, 0)
         if cfg.data not in datasets:
             datasets[cfg.data] = load_data(cfg.data)
-        prepare(cfg, datasets[cfg.data])
+        keys[arm.name] = stack_key(prepare(cfg, datasets[cfg.data])[0])
+    if device is not None:
+        from ganhacks.training.loop import pick_device
+
+        pick_device(device)  # an unavailable device is one sentence, before anything runs
     folder = Ablation(out)
     plan = folder.open(plan)
     # Seed by seed, not arm by arm: an interrupted call then leaves every arm with the same seeds,
     # so the paired differences so far cover every trick rather than only the first ones.
     jobs = [(a, s) for s in range(plan.seeds) for a in arms if not (folder.run_dir(a, s) / "result.json").is_file()]
     total = len(arms) * plan.seeds
-    say(f"ablation {folder.path}: {len(arms)} arms x {plan.seeds} seeds, {total - len(jobs)} done, {len(jobs)} to run")
+    k = stack_size(stack, device, plan.config(arms[0], 0))
+    tasks = group_stacks(jobs, keys, k)
+    stacks = sum(len(t) > 1 for t in tasks)
+    stacked = f", {stacks} stacks of up to {k}" if stacks else ""
+    say(f"ablation {folder.path}: {len(arms)} arms x {plan.seeds} seeds, {total - len(jobs)} done, {len(jobs)} to run{stacked}")
     _warm_evaluator(datasets.values())
     threads = max(1, available_cores() // workers)
     done = total - len(jobs)
@@ -618,21 +741,59 @@ def ablate(
         folder.write_results(plan)
 
     plan_dict = asdict(plan)
-    if workers == 1 or len(jobs) <= 1:
+
+    def task(pool: Any, group: list[tuple[Arm, int]]) -> Any:
+        if len(group) == 1:
+            (arm, seed), call = group[0], (pool.submit if pool else _now)
+            return call(run_one, plan_dict, asdict(arm), seed, str(folder.run_dir(arm, seed)), device)
+        stack_jobs = [(asdict(a), s, str(folder.run_dir(a, s))) for a, s in group]
+        return (pool.submit if pool else _now)(run_stack, plan_dict, stack_jobs, device)
+
+    def report(result: dict[str, Any] | list[dict[str, Any]]) -> None:
+        for row in result if isinstance(result, list) else [result]:
+            report_one(row)
+
+    if workers == 1 or len(tasks) <= 1:
         _init_worker(threads)
-        for arm, seed in jobs:
-            report_one(run_one(plan_dict, asdict(arm), seed, str(folder.run_dir(arm, seed))))
-    elif jobs:
+        for group in tasks:
+            report(task(None, group))
+    elif tasks:
         # spawn, not fork: a forked child would inherit the parent's torch thread pools and locks.
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = [pool.submit(run_one, plan_dict, asdict(a), s, str(folder.run_dir(a, s))) for a, s in jobs]
+            futures = [task(pool, group) for group in tasks]
             for future in as_completed(futures):
-                report_one(future.result())
+                report(future.result())
     summary = folder.summarize(plan)
     from ganhacks.bench.report import write_ablation_report
 
     write_ablation_report(folder, plan, summary)
     return summary
+
+
+def _now(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def group_stacks(jobs: list[tuple[Arm, int]], keys: dict[str, str | None], k: int) -> list[list[tuple[Arm, int]]]:
+    """The jobs (in their seed-by-seed order) as tasks: stacks of up to ``k`` runs with equal stack keys,
+    each filled in order, and single runs for configs that cannot be stacked."""
+    if k <= 1:
+        return [[job] for job in jobs]
+    tasks: list[list[tuple[Arm, int]]] = []
+    open_stacks: dict[str, list[tuple[Arm, int]]] = {}
+    for job in jobs:
+        key = keys[job[0].name]
+        if key is None:
+            tasks.append([job])
+            continue
+        group = open_stacks.get(key)
+        if group is None:
+            group = open_stacks[key] = []
+            tasks.append(group)
+        group.append(job)
+        if len(group) == k:
+            del open_stacks[key]
+    return tasks
 
 
 def _warm_evaluator(datasets: Iterable[Any]) -> None:

@@ -157,6 +157,23 @@ def make_optimizer(
     return opt
 
 
+class PerRun:
+    """K runs' own optimisers as one: what the step calls when a stack keeps each run's own networks
+    (:class:`~ganhacks.training.stack.RunsG`). Each run's update is its optimiser's, masked by its
+    entry of ``mask``."""
+
+    def __init__(self, opts: list[torch.optim.Optimizer]):
+        self.opts = opts
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.opts:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self, mask: torch.Tensor | None = None) -> None:
+        for k, opt in enumerate(self.opts):
+            opt.step(mask=None if mask is None else mask[k : k + 1])  # type: ignore[call-arg]
+
+
 # --------------------------------------------------------------------------- one run of a stack
 
 

@@ -15,11 +15,12 @@ Two ways to compute the same layers:
 - *batched* (the default on CUDA): one ``bmm`` per Linear over ``[K, N, C]``, and one grouped
   convolution per conv layer over ``[N, K*C, H, W]`` (run k's channels are the k-th block), so K
   small runs fill one large kernel;
-- *exact* (the default on the CPU, where batching gains little): every matmul, convolution and
-  normalisation runs per run, on ``[K, N, ...]``, with the very kernel a single run uses, and only the
-  elementwise layers run on the whole stack. A run's numbers are then the same, to the bit, whatever
-  K and whichever runs share its stack; batched kernels reorder float sums, and Adam amplifies those
-  last-bit differences into ~1e-3 of a loss within 100 steps.
+- *per run* (:class:`RunsG`, :class:`RunsD`; the default on the CPU, where batching gains little):
+  each run keeps its own modules and optimiser and the step calls them one by one, on freshly
+  allocated copies of its slices. A run's numbers are then the same, to the bit, as alone, whatever
+  K and whichever runs share its stack. (Batched kernels reorder float sums, and even the same
+  kernel rounds differently on a view that starts mid-cache-line; Adam amplifies such last-bit
+  differences into ~1e-3 of a loss within 100 steps.)
 
 At the networks' edges every tensor is ``[K, N, ...]`` either way.
 
@@ -30,6 +31,7 @@ encoder) cannot be stacked: :class:`NotStackable` says which layer, and such a r
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -378,6 +380,14 @@ class StepNets(nn.Module):
     """What the step calls: G on ``[K, N, z_dim]`` latents, D's judge on ``[K, N, ...]`` batches."""
 
     K: int
+    per_run = True
+    """Whether each run computes on its own tensors (the step then computes losses per run too:
+    vectorised exp and log round an element differently depending on where it falls in the vector
+    loop, so a run's loss over [K, N] is not, to the bit, its loss over [N])."""
+
+    def grad_norms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per run: (global L2 norm, largest per-tensor norm) of the gradients, ``[K]`` each, on the device."""
+        return grad_norms(list(self.parameters()), self.K)
 
     def generate(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
@@ -407,6 +417,58 @@ class SingleD(StepNets):
         return logits.unsqueeze(0), features.unsqueeze(0)
 
 
+class _Aligned(torch.autograd.Function):
+    """torch.stack whose backward hands each run a fresh copy of its gradient slice, so a run's own
+    modules never compute on a view that starts mid-cache-line (where kernels may round differently)."""
+
+    @staticmethod
+    def forward(ctx: Any, *parts: torch.Tensor) -> torch.Tensor:
+        return torch.stack(parts)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(g.clone() for g in grad.unbind(0))
+
+
+def _own(x: torch.Tensor | None, k: int) -> torch.Tensor | None:
+    """Run k's slice of ``x``, in memory of its own (see :class:`_Aligned`)."""
+    return x[k].clone() if x is not None else None
+
+
+class RunsG(StepNets):
+    """K runs' own generators, called one by one: each run computes exactly as it would alone."""
+
+    def __init__(self, Gs: list[nn.Module]):
+        super().__init__()
+        self.K, self.nets = len(Gs), nn.ModuleList(Gs)
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return _Aligned.apply(*[G(_own(z, k), _own(y, k)) for k, G in enumerate(self.nets)])
+
+    def grad_norms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        norms = [grad_norms(list(G.parameters()), 1) for G in self.nets]
+        return torch.cat([n[0] for n in norms]), torch.cat([n[1] for n in norms])
+
+
+class RunsD(RunsG):
+    """K runs' own discriminators, called one by one."""
+
+    def judge(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        out = [D.judge(_own(x, k), _own(y, k)) for k, D in enumerate(self.nets)]
+        return _Aligned.apply(*[o[0] for o in out]), _Aligned.apply(*[o[1] for o in out])
+
+
+def grad_norms(params: list[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per run: (global L2 norm, largest per-tensor norm) of the gradients of stacked ``params``
+    ([K, ...] each, or a single run's own), ``[K]`` each, on the device."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        zero = torch.zeros(k, device=params[0].device if params else "cpu")
+        return zero, zero
+    norms = torch.stack([torch.linalg.vector_norm(g.float().view(k, -1), dim=1) for g in grads])  # [P, K]
+    return torch.linalg.vector_norm(norms, dim=0), norms.amax(dim=0)
+
+
 def _unconditioned(nets: list[nn.Module]) -> None:
     if any(getattr(n, "condition", None) is not None for n in nets):
         raise NotStackable("class conditioning (tricks.conditional, tricks.acgan)")
@@ -417,6 +479,8 @@ def _unconditioned(nets: list[nn.Module]) -> None:
 
 class StackedG(StepNets):
     """K generators as one: the MLP on [K, N, z], DCGAN on [N, K*z, 1, 1] through grouped convs."""
+
+    per_run = False
 
     def __init__(self, Gs: list[nn.Module], conv: bool, batched: bool):
         super().__init__()
@@ -435,6 +499,8 @@ class StackedG(StepNets):
 
 
 class StackedD(StepNets):
+    per_run = False
+
     def __init__(self, Ds: list[nn.Module], conv: bool, batched: bool):
         super().__init__()
         self.K, self.conv = len(Ds), conv and batched
@@ -452,11 +518,13 @@ class StackedD(StepNets):
 
 
 def stack_networks(Gs: list[nn.Module], Ds: list[nn.Module], batched: bool = False) -> tuple[StepNets, StepNets]:
-    """(G, D) for the step: a run's own networks when K = 1, else the K runs stacked, ``batched`` or
-    exact (see the module docstring). Raises :class:`NotStackable` before changing anything when they
-    cannot be stacked."""
+    """(G, D) for the step: a run's own networks when K = 1, the K runs' own networks one by one
+    unless ``batched``, else the K runs stacked into batched layers (see the module docstring).
+    Raises :class:`NotStackable` before changing anything when they cannot be stacked."""
     if len(Gs) == 1:
         return SingleG(Gs[0]), SingleD(Ds[0])
+    if not batched:
+        return RunsG(Gs), RunsD(Ds)
     conv = check_stackable(Gs, Ds)
     return StackedG(Gs, conv, batched), StackedD(Ds, conv, batched)
 

@@ -28,7 +28,7 @@ import torch
 from ganhacks.config import RunConfig, flatten, to_dict
 from ganhacks.monitor.stats import StackCollector, collecting
 from ganhacks.training.loop import Trainer, global_rng_state
-from ganhacks.training.optim import RunSlice, make_optimizer
+from ganhacks.training.optim import PerRun, RunSlice, make_optimizer
 from ganhacks.training.stack import NotStackable, check_stackable, stack_networks
 from ganhacks.training.step import Step
 
@@ -82,19 +82,34 @@ class StackTrainer:
             t.show_bar = False
             t.quiet = quiet
             t.engine = None  # a run of a stack has no step of its own
-        # Exact per-run kernels on the CPU (batching gains little there, and a run's numbers then do not
-        # depend on its stack); one batched kernel per layer on an accelerator.
+        # Each run's own networks on the CPU (batching gains little there, and a run's numbers then are
+        # its own, to the bit); one batched kernel per layer on an accelerator.
         self.batched = self.device.type != "cpu" if batched is None else batched
         G, D = stack_networks([t.G for t in trainers], [t.D for t in trainers], batched=self.batched)
-        cfg = first.cfg
+        if self.batched and self.K > 1:
+            opt_g, opt_d = self._stacked_optimizers(G, D)
+        else:
+            opt_g, opt_d = PerRun([t.opt_g for t in trainers]), PerRun([t.opt_d for t in trainers])
+        self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
+        self.engine = Step(trainers, G, D, opt_g, opt_d, self.device, first.autocast)  # type: ignore[arg-type]
+        self.collector = StackCollector(self.K)
+        self._frozen: dict[int, dict[str, Any]] = {}
+
+    def _stacked_optimizers(self, G: Any, D: Any) -> tuple[Any, Any]:
+        """One optimiser per network over the stacked weights; each run's own optimiser becomes its
+        share of it (a :class:`RunSlice`), taking along any state it had (a resumed run's)."""
+        trainers, cfg = self.trainers, self.trainers[0].cfg
         opt_g = make_optimizer(G.parameters(), cfg.optim.g, self.K, [t.cfg.optim.g.lr for t in trainers], self.device)
         opt_d = make_optimizer(D.parameters(), cfg.optim.d, self.K, [t.cfg.optim.d.lr for t in trainers], self.device)
         for k, t in enumerate(trainers):
+            own_g, own_d = t.opt_g, t.opt_d
             t.opt_g, t.opt_d = RunSlice(opt_g, k), RunSlice(opt_d, k)
-        self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
-        self.engine = Step(trainers, G, D, opt_g, opt_d, self.device, first.autocast)
-        self.collector = StackCollector(self.K)
-        self._frozen: dict[int, dict[str, Any]] = {}
+            # A run resumed from its checkpoint (or rolled back) brings its optimiser state: into the stack.
+            for own, share in ((own_g, t.opt_g), (own_d, t.opt_d)):
+                state = own.state_dict()
+                if state["state"] or state["param_groups"][0]["lr"] != share.lr:
+                    share.load_state_dict(state)
+        return opt_g, opt_d
 
     def fit(self) -> None:
         """Train every run to its ``train.steps``; each logs, samples, checkpoints and is judged by the

@@ -57,16 +57,6 @@ class RunParts(Protocol):
     num_classes: int | None
 
 
-def grad_norms(params: Sequence[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per run: (global L2 norm, largest per-tensor norm) of the gradients, ``[K]`` each, on the device."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        zero = torch.zeros(k)
-        return zero, zero
-    norms = torch.stack([torch.linalg.vector_norm(g.float().view(k, -1), dim=1) for g in grads])  # [P, K]
-    return torch.linalg.vector_norm(norms, dim=0), norms.amax(dim=0)
-
-
 class Step:
     """One training step of K runs. ``runs`` are the K runs' parts, ``G`` and ``D`` the networks the
     step calls (see :mod:`ganhacks.training.stack`), ``opt_g`` and ``opt_d`` the optimisers over their
@@ -88,8 +78,8 @@ class Step:
         self.autocast = autocast or contextlib.nullcontext()
         cfg = self.runs[0].cfg
         self.batch_size, self.d_steps, self.mixed = cfg.train.batch_size, cfg.train.d_steps, cfg.train.d_batches == "mixed"
-        self.g_params = [p for p in G.parameters()]
-        self.d_params = [p for p in D.parameters()]
+        # With each run's own networks, its losses are computed on its own tensors too (see StepNets.per_run).
+        self.per_run = G.per_run and self.K > 1
         # Runs the doctor stopped (or that finished before the others) keep their weights: a [K] mask.
         self.active = torch.ones(self.K, dtype=torch.bool, device=device)
 
@@ -132,6 +122,12 @@ class Step:
         x = torch.stack([b[0] for b in batches])
         y = torch.stack([b[1] for b in batches]) if batches[0][1] is not None else None
         return x, y
+
+    def _loss(self, fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
+        """``fn`` over [K, N] logits and targets: [K] losses, each on its run's own copy when per run."""
+        if not self.per_run:
+            return fn(*args)
+        return torch.stack([fn(*(a[k].clone() for a in args)) for k in range(self.K)])
 
     # ------------------------------------------------------------------ the step
 
@@ -219,10 +215,10 @@ class Step:
         if self._tricks_on():
             targets = [r.tricks.d_targets(real_t[k], fake_t[k], ctxs[k]) for k, r in enumerate(self.runs)]
             real_t, fake_t = torch.stack([t[0] for t in targets]), torch.stack([t[1] for t in targets])
-        loss_d = losses.d_loss(real_logits, fake_logits, real_t, fake_t)  # [K]
+        loss_d = self._loss(losses.d_loss, real_logits, fake_logits, real_t, fake_t)  # [K]
         if self._tricks_on():
             loss_d = self._each(lambda k, r: r.tricks.add_d_loss(loss_d[k], ctxs[k]))
-        self._update("d", self.opt_d, self.d_params, loss_d)
+        self._update("d", self.opt_d, loss_d)
         report("loss_d", loss_d)
         self._set(ctxs, loss_d=loss_d.detach())
         report("d_real", torch.sigmoid(real_logits).mean(dim=1))
@@ -237,26 +233,26 @@ class Step:
         self._set(ctxs, g_features=g_features)
         names = {r.cfg.loss for r in self.runs}
         if len(names) == 1:
-            loss_g = losses.G_LOSSES[names.pop()](g_logits)  # [K]
+            loss_g = self._loss(losses.G_LOSSES[names.pop()], g_logits)  # [K]
         else:  # runs of one stack may differ in G's loss (ganhacks trick 2)
-            loss_g = torch.stack([losses.G_LOSSES[r.cfg.loss](g_logits[k]) for k, r in enumerate(self.runs)])
+            loss_g = torch.stack([losses.G_LOSSES[r.cfg.loss](g_logits[k].clone()) for k, r in enumerate(self.runs)])
         if self._tricks_on():
             loss_g = self._each(lambda k, r: r.tricks.add_g_loss(loss_g[k], ctxs[k]))
         try:
-            self._update("g", self.opt_g, self.g_params, loss_g)
+            self._update("g", self.opt_g, loss_g)
         finally:
             self.D.requires_grad_(True)
         report("loss_g", loss_g)
         self._set(ctxs, loss_g=loss_g.detach())
 
-    def _update(self, name: str, opt: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor) -> None:
+    def _update(self, name: str, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         """Backward, then the update of every run whose loss and gradients are finite and that is still
         training. A skipped update counts in the logged row as ``skipped_{name}``; its non-finite loss or
         gradient norm in the same row tells the doctor. One bad batch never writes NaN or Inf into a
         run's weights (or, later, a checkpoint), and the check stays on the device."""
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
-        total, layer = grad_norms(params, self.K)
+        total, layer = (self.G if name == "g" else self.D).grad_norms()
         report(f"grad_norm_{name}", total)
         report(f"grad_norm_{name}_layer", layer)
         finite = torch.isfinite(loss.detach()) & torch.isfinite(total)
