@@ -7,7 +7,7 @@ For each model (the grid25 PacGAN MLP, the mnist5k DCGAN, the Stacked MNIST D = 
 
 - the single-run loop's steps per second (``Trainer.train_step``, as ``ganhacks train`` runs it);
 - for each stack size K, run-steps per second (K runs x steps per second) of the stacked step, in the
-  exact layout (per-run kernels, the CPU default) and the batched one (bmm / grouped convolutions,
+  per-run layout (each run's own networks, the CPU default) and the batched one (bmm / grouped convolutions,
   the GPU default), and the ratio to the single-run loop;
 - the fraction of a GEMM peak measured in the same run (a 1024^2 fp32 matmul on this device), from
   the step's FLOPs counted by torch's FlopCounterMode.
@@ -140,7 +140,7 @@ def main() -> None:
                 try:
                     stack = StackTrainer(build_stack(cfgs, data), batched=batched)
                 except torch.OutOfMemoryError:
-                    print(f"{'batched' if batched else 'exact':<16} {k:>4} {'out of memory':>12}")
+                    print(f"{'batched' if batched else 'per run':<16} {k:>4} {'out of memory':>12}")
                     break
 
                 def step(stack=stack):
@@ -149,7 +149,7 @@ def main() -> None:
                         t.step += 1
 
                 rate = k / timed(step, device, args.steps, stack.collector)
-                name = "batched" if batched else "exact"
+                name = "batched" if batched else "per run"
                 print(f"{name:<16} {k:>4} {rate:>12.1f} {rate / base:>10.2f} {flops * rate / 1e9 / peak:>8.1%}")
                 del stack
                 if device.type == "cuda":

@@ -86,6 +86,8 @@ def test_each_run_of_a_stack_of_four_matches_its_single_run(case, grid_runs, tmp
         for name in ("config.yaml", "run.json", "metrics.jsonl", "verdict.json"):
             assert (run / name).is_file()
         assert list((run / "samples").glob("*.png")) and list((run / "checkpoints").glob("*.json"))
+        info = json.loads((run / "run.json").read_text())
+        assert info["stack"] == {"runs": 4, "layout": "per run"} and info["precision"]["autocast"] == "fp32"
 
 
 def test_which_runs_share_a_stack_changes_no_run(grid_runs, tmp_path):
@@ -273,3 +275,18 @@ def test_a_stack_killed_mid_run_resumes_from_its_checkpoints(stacked_ablation, t
     rows = json.loads((out / "results.json").read_text())
     assert all(r["resumed_from"] and r["resumed_from"] >= 40 for r in rows)
     assert _rows(out) == _rows(stacked_ablation / "stacked")
+
+
+def test_run_sgd_matches_torch_sgd_with_momentum_and_weight_decay():
+    torch.manual_seed(1)
+    p = torch.nn.Parameter(torch.randn(2, 30))
+    ref = torch.nn.Parameter(p.detach()[1].clone())
+    cfg = build_config(overrides=["optim.d.name=sgd", "optim.d.lr=0.05", "optim.d.momentum=0.9", "optim.d.weight_decay=0.01"])
+    opt = make_optimizer([p], cfg.optim.d, 2, [0.05, 0.05])
+    torch_opt = torch.optim.SGD([ref], lr=0.05, momentum=0.9, weight_decay=0.01)
+    for i in range(15):
+        g = torch.randn(2, 30)
+        p.grad, ref.grad = g.clone(), g[1].clone()
+        opt.step(mask=torch.tensor([i % 2 == 0, True]))  # run 0 skips every other update
+        torch_opt.step()
+    assert torch.allclose(p.detach()[1], ref.detach(), rtol=1e-5, atol=1e-6)

@@ -122,6 +122,7 @@ class Trainer:
             torch.autocast(self.device.type, dtype=torch.bfloat16) if t.precision == "bf16" else contextlib.nullcontext()
         )
         self.show_bar = not quiet
+        self.stack_info: dict[str, Any] | None = None  # set by a stack: how many runs, which layout
         # The step's math: this run as a stack of one.
         self.engine = Step([self], SingleG(self.G), SingleD(self.D), self.opt_g, self.opt_d, self.device, self.autocast)
 
@@ -371,7 +372,10 @@ class Trainer:
                     "python": platform.python_version(),
                 },
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "precision": precision_info(self.device, self.cfg.train.precision),
             }
+            if self.stack_info is not None:
+                info["stack"] = self.stack_info
             self.run.info.write_text(json.dumps(info, indent=2), encoding="utf-8")
 
     def state_dict(self) -> dict[str, Any]:
@@ -470,6 +474,17 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def precision_info(device: torch.device, autocast: str) -> dict[str, Any]:
+    """What precision the run's arithmetic used: the autocast setting and, on CUDA, whether matmuls
+    and convolutions ran in TF32 (PyTorch's defaults: convolutions yes, matmuls no)."""
+    cuda = device.type == "cuda"
+    return {
+        "autocast": autocast,
+        "tf32_matmul": bool(cuda and torch.backends.cuda.matmul.allow_tf32),
+        "tf32_conv": bool(cuda and torch.backends.cudnn.allow_tf32),
+    }
 
 
 def device_copy(x: torch.Tensor, device: torch.device) -> torch.Tensor:

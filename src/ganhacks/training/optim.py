@@ -43,14 +43,37 @@ def _per_run_lr(opt: torch.optim.Optimizer, lr: float | torch.Tensor) -> None:
 
 
 class _Masked:
-    """What both optimisers share: the run count, and the mask as a ``[K, 1]`` weight."""
+    """What both optimisers share: the run count, per-run learning rates, and a step that hands each
+    parameter's ``[K, -1]`` view, its gradient (zero where masked, weight decay added) and the mask as
+    a ``[K, 1]`` weight to the subclass's :meth:`_update`."""
 
     runs: int = 1
+    param_groups: list[dict[str, Any]]
 
-    def _weight(self, mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
-        if mask is None:
-            return None
-        return mask.to(device=like.device, dtype=like.dtype).view(self.runs, 1)
+    def _runs(self, lr: float | torch.Tensor, runs: int) -> None:
+        self.runs = runs
+        _per_run_lr(self, lr)  # type: ignore[arg-type]
+
+    @torch.no_grad()
+    def step(self, closure: Any = None, mask: torch.Tensor | None = None) -> None:
+        """One update of every run where ``mask`` (``[K]`` bool, default all) is true."""
+        k = self.runs
+        for group in self.param_groups:
+            lr = _per_run(group["lr"], k)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                x, g = _k_view(p, k), _k_view(p.grad, k)
+                w = None if mask is None else mask.to(device=x.device, dtype=x.dtype).view(k, 1)
+                if w is not None:  # a masked run's NaN gradient must not reach its state
+                    g = torch.where(w > 0, g, torch.zeros_like(g))
+                if group["weight_decay"]:
+                    g = g.add(x, alpha=group["weight_decay"])
+                update = self._update(p, g, w, group, lr)
+                x.sub_(update if w is None else update * w)
+
+    def _update(self, p: torch.Tensor, g: torch.Tensor, w: torch.Tensor | None, group: dict, lr: Any) -> torch.Tensor:
+        raise NotImplementedError
 
 
 class RunAdam(_Masked, torch.optim.Adam):
@@ -60,48 +83,32 @@ class RunAdam(_Masked, torch.optim.Adam):
         self, params: Any, lr: float | torch.Tensor, betas: tuple[float, float], weight_decay: float = 0.0, runs: int = 1
     ):
         super().__init__(params, lr=lr if not isinstance(lr, torch.Tensor) else 1.0, betas=betas, weight_decay=weight_decay)
-        self.runs = runs
-        _per_run_lr(self, lr)
+        self._runs(lr, runs)
 
-    @torch.no_grad()
-    def step(self, closure: Any = None, mask: torch.Tensor | None = None) -> None:  # type: ignore[override]
-        """One update of every run where ``mask`` (``[K]`` bool, default all) is true."""
-        k = self.runs
-        for group in self.param_groups:
-            b1, b2 = group["betas"]
-            lr, eps, wd = _per_run(group["lr"], k), group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                st = self.state[p]
-                if not st:
-                    st["step"] = torch.zeros(k if k > 1 else (), device=p.device)
-                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                if st["step"].device != p.device:  # a checkpoint keeps it on the CPU, as torch's Adam does
-                    st["step"] = st["step"].to(p.device)
-                x, g = _k_view(p, k), _k_view(p.grad, k)
-                m, v, s = _k_view(st["exp_avg"], k), _k_view(st["exp_avg_sq"], k), st["step"].view(k)
-                w = self._weight(mask, x)
-                if w is not None:  # a masked run's NaN gradient must not reach its moments
-                    g = torch.where(w > 0, g, torch.zeros_like(g))
-                if wd:
-                    g = g.add(x, alpha=wd)
-                if w is None:
-                    s.add_(1)
-                    m.lerp_(g, 1 - b1)
-                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                else:
-                    s.add_(w.view(k))
-                    m.lerp_(g, (1 - b1) * w)
-                    v.mul_(1 - (1 - b2) * w).addcmul_(g, g * w, value=1 - b2)
-                steps = s.clamp(min=1).view(k, 1)  # a run masked since its start has no update to correct
-                # reciprocal-then-multiply whether lr is a float (one run) or a [K, 1] tensor (a stack):
-                # the same rounding either way, so a run's numbers do not depend on its stack.
-                step_size = (1 - b1**steps).reciprocal() * lr
-                denom = (v.sqrt() / (1 - b2**steps).sqrt()).add_(eps)
-                update = m / denom * step_size
-                x.sub_(update if w is None else update * w)
+    def _update(self, p: torch.Tensor, g: torch.Tensor, w: torch.Tensor | None, group: dict, lr: Any) -> torch.Tensor:
+        k, (b1, b2) = self.runs, group["betas"]
+        st = self.state[p]
+        if not st:
+            st["step"] = torch.zeros(k if k > 1 else (), device=p.device)
+            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if st["step"].device != p.device:  # a checkpoint keeps it on the CPU, as torch's Adam does
+            st["step"] = st["step"].to(p.device)
+        m, v, s = _k_view(st["exp_avg"], k), _k_view(st["exp_avg_sq"], k), st["step"].view(k)
+        if w is None:
+            s.add_(1)
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        else:
+            s.add_(w.view(k))
+            m.lerp_(g, (1 - b1) * w)
+            v.mul_(1 - (1 - b2) * w).addcmul_(g, g * w, value=1 - b2)
+        steps = s.clamp(min=1).view(k, 1)  # a run masked since its start has no update to correct
+        # reciprocal-then-multiply whether lr is a float (one run) or a [K, 1] tensor (a stack):
+        # the same rounding either way, so a run's numbers do not depend on its stack.
+        step_size = (1 - b1**steps).reciprocal() * lr
+        denom = (v.sqrt() / (1 - b2**steps).sqrt()).add_(group["eps"])
+        return m / denom * step_size
 
 
 class RunSGD(_Masked, torch.optim.SGD):
@@ -109,37 +116,20 @@ class RunSGD(_Masked, torch.optim.SGD):
 
     def __init__(self, params: Any, lr: float | torch.Tensor, momentum: float = 0.0, weight_decay: float = 0.0, runs: int = 1):
         super().__init__(params, lr=lr if not isinstance(lr, torch.Tensor) else 1.0, momentum=momentum, weight_decay=weight_decay)
-        self.runs = runs
-        _per_run_lr(self, lr)
+        self._runs(lr, runs)
 
-    @torch.no_grad()
-    def step(self, closure: Any = None, mask: torch.Tensor | None = None) -> None:  # type: ignore[override]
-        k = self.runs
-        for group in self.param_groups:
-            lr, momentum, wd = _per_run(group["lr"], k), group["momentum"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                x, g = _k_view(p, k), _k_view(p.grad, k)
-                w = self._weight(mask, x)
-                if w is not None:
-                    g = torch.where(w > 0, g, torch.zeros_like(g))
-                if wd:
-                    g = g.add(x, alpha=wd)
-                if momentum:
-                    st = self.state[p]
-                    if st.get("momentum_buffer") is None:
-                        # torch starts the buffer at the first gradient: the same as 0 * momentum + g
-                        st["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    buf = _k_view(st["momentum_buffer"], k)
-                    if w is None:
-                        buf.mul_(momentum).add_(g)
-                    else:
-                        buf.mul_(1 - (1 - momentum) * w).add_(g)
-                        # masked runs: buf * 1 + 0, so their buffer stays as it was
-                    g = buf
-                update = g * lr
-                x.sub_(update if w is None else update * w)
+    def _update(self, p: torch.Tensor, g: torch.Tensor, w: torch.Tensor | None, group: dict, lr: Any) -> torch.Tensor:
+        momentum = group["momentum"]
+        if momentum:
+            st = self.state[p]
+            if st.get("momentum_buffer") is None:
+                # torch starts the buffer at the first gradient: the same as 0 * momentum + g
+                st["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            buf = _k_view(st["momentum_buffer"], self.runs)
+            # a masked run's buffer: buf * 1 + 0, as it was
+            buf.mul_(momentum if w is None else 1 - (1 - momentum) * w).add_(g)
+            g = buf
+        return g * lr
 
 
 def make_optimizer(

@@ -1,31 +1,26 @@
-"""K runs as one model: stacked weights with a leading run dimension, built from K ordinary networks.
+"""K runs as one model: what the step calls for a stack, in one of two layouts.
 
 Every run is first built exactly as a single run builds it (its seed, its init, its tricks' ``build``).
-:func:`stack_networks` then moves the K runs' weights into one tensor per layer, ``[K, ...]``, and
-leaves each run's own module holding *views* of its slice. So:
+Then, for the step:
 
-- the stacked networks train all K runs in one batched matmul (MLPs) or one grouped convolution
-  (``groups=K``, DCGAN) per layer, and BatchNorm keeps statistics per run by construction;
-- each run's own module always holds that run's current weights: sampling, the doctor's probe,
-  evaluation and checkpoints use it as they use a single run's network, and loading a checkpoint
-  into it writes straight into the stack.
-
-Two ways to compute the same layers:
-
-- *batched* (the default on CUDA): one ``bmm`` per Linear over ``[K, N, C]``, and one grouped
-  convolution per conv layer over ``[N, K*C, H, W]`` (run k's channels are the k-th block), so K
-  small runs fill one large kernel;
 - *per run* (:class:`RunsG`, :class:`RunsD`; the default on the CPU, where batching gains little):
-  each run keeps its own modules and optimiser and the step calls them one by one, on freshly
-  allocated copies of its slices. A run's numbers are then the same, to the bit, as alone, whatever
-  K and whichever runs share its stack. (Batched kernels reorder float sums, and even the same
-  kernel rounds differently on a view that starts mid-cache-line; Adam amplifies such last-bit
-  differences into ~1e-3 of a loss within 100 steps.)
+  each run keeps its own modules and optimiser, and the step calls them one by one, on copies of its
+  slices in memory of their own. A run's numbers are then the same, to the bit, as alone, whatever K
+  and whichever runs share its stack. (Batched kernels reorder float sums, and even the same kernel
+  rounds differently on a view that starts mid-cache-line; Adam amplifies such last-bit differences
+  into ~1e-3 of a loss within 100 steps.)
+- *batched* (:func:`stack_networks` with ``batched=True``; the default on CUDA): the K runs' weights
+  move into one tensor per layer, ``[K, ...]``, and each run's own module is left holding *views* of
+  its slice. An MLP layer is one ``bmm`` over ``[K, N, C]``; a DCGAN layer one grouped convolution
+  (``groups=K``) over ``[N, K*C, H, W]`` (run k's channels are the k-th block), where BatchNorm over
+  K*C channels is per run by construction. Each run's own module always holds that run's current
+  weights: sampling, the doctor's probe, evaluation and checkpoints use it as they use a single
+  run's network, and loading a checkpoint into it writes straight into the stack.
 
 At the networks' edges every tensor is ``[K, N, ...]`` either way.
 
-A network with a layer this module does not know (minibatch layers, class conditioning, a VAE's
-encoder) cannot be stacked: :class:`NotStackable` says which layer, and such a run trains alone.
+A network with a layer the batched layout does not know (minibatch layers, class conditioning, a
+VAE's encoder) cannot be stacked: :class:`NotStackable` says which layer, and such a run trains alone.
 """
 
 from __future__ import annotations
@@ -74,10 +69,10 @@ def _stack_buffer(mods: list[nn.Module], name: str) -> torch.Tensor | None:
 class _Stacked(nn.Module):
     """A stacked layer: ``_runs`` keeps the K runs' own modules (for their forward hooks)."""
 
-    def __init__(self, mods: list[nn.Module], conv: bool, batched: bool):
+    def __init__(self, mods: list[nn.Module], conv: bool):
         super().__init__()
-        self.K, self.batched = len(mods), batched
-        self.conv = conv and batched  # activations in the grouped-channel layout [N, K*C, H, W]
+        self.K = len(mods)
+        self.conv = conv  # activations in the grouped-channel layout [N, K*C, H, W]
         self._runs = mods  # a plain list: not submodules, so their views are not the stack's parameters
 
     def runs_with_hooks(self) -> list[tuple[int, nn.Module]]:
@@ -109,15 +104,12 @@ class _Stacked(nn.Module):
 class StackedLinear(_Stacked):
     """K Linear layers as one batched matmul: [K, N, in] -> [K, N, out]."""
 
-    def __init__(self, mods: list[nn.Linear], batched: bool):
-        super().__init__(mods, conv=False, batched=batched)
+    def __init__(self, mods: list[nn.Linear]):
+        super().__init__(mods, conv=False)
         self.weight = _stack_param(mods, "weight")  # [K, out, in]
         self.bias = _stack_param(mods, "bias")  # [K, out]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.batched:
-            bs = self.bias.unbind(0) if self.bias is not None else [None] * self.K
-            return torch.stack([F.linear(xk, wk, bk) for xk, wk, bk in zip(x.unbind(0), self.weight.unbind(0), bs, strict=True)])
         w = self.weight.transpose(1, 2)
         if self.bias is None:
             return torch.bmm(x, w)
@@ -125,23 +117,22 @@ class StackedLinear(_Stacked):
 
 
 class StackedMaxout(_Stacked):
-    def __init__(self, mods: list[Maxout], batched: bool):
-        super().__init__(mods, conv=False, batched=batched)
+    def __init__(self, mods: list[Maxout]):
+        super().__init__(mods, conv=False)
         self.out_features, self.pieces = mods[0].out_features, mods[0].pieces
-        self.linear = StackedLinear([m.linear for m in mods], batched)
+        self.linear = StackedLinear([m.linear for m in mods])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, n = x.shape[:2]
         return self.linear(x).view(k, n, self.out_features, self.pieces).amax(dim=-1)
 
 
-class StackedBatchNorm1d(_Stacked):
-    """Per-run BatchNorm over [K, N, C]: each run's own batch statistics and running averages.
-    Computed by torch's own batch_norm over [N, K*C], which gives each run the same numbers, to the
-    bit, as its own BatchNorm1d would."""
+class _StackedBatchNorm(_Stacked):
+    """Per-run BatchNorm by torch's own batch_norm over K*C channels: each run's own batch statistics
+    and running averages (views of the stack's, updated in place)."""
 
-    def __init__(self, mods: list[nn.BatchNorm1d], batched: bool):
-        super().__init__(mods, conv=False, batched=batched)
+    def __init__(self, mods: list[nn.Module], conv: bool):
+        super().__init__(mods, conv)
         m = mods[0]
         self.eps, self.momentum = m.eps, m.momentum
         self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
@@ -149,33 +140,46 @@ class StackedBatchNorm1d(_Stacked):
         self.running_var = _stack_buffer(mods, "running_var")
         self.num_batches_tracked = _stack_buffer(mods, "num_batches_tracked")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def norm(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [N, K*C, ...] normalised per channel, as each run's own BatchNorm would in training."""
         if not self.training:
             raise NotStackable("stacked networks only train; each run's own module samples in eval mode")
         if self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
-        if not self.batched:
-            return _per_run_batch_norm(self, x)
-        k, n, c = x.shape
-        y = F.batch_norm(
-            x.transpose(0, 1).reshape(n, k * c), _flat(self.running_mean), _flat(self.running_var), _flat(self.weight),
-            _flat(self.bias), True, self.momentum, self.eps,
+        return F.batch_norm(
+            x, _flat(self.running_mean), _flat(self.running_var), _flat(self.weight), _flat(self.bias), True, self.momentum,
+            self.eps,
         )  # fmt: skip
-        return y.view(n, k, c).transpose(0, 1)
+
+
+class StackedBatchNorm1d(_StackedBatchNorm):
+    """K BatchNorm1d over [K, N, C], computed over [N, K*C]."""
+
+    def __init__(self, mods: list[nn.BatchNorm1d]):
+        super().__init__(mods, conv=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, n, c = x.shape
+        return self.norm(x.transpose(0, 1).reshape(n, k * c)).view(n, k, c).transpose(0, 1)
+
+
+class StackedBatchNorm2d(_StackedBatchNorm):
+    """K BatchNorm2d as one over K*C channels: per run and channel, which is per run by construction."""
+
+    def __init__(self, mods: list[nn.BatchNorm2d]):
+        super().__init__(mods, conv=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x)
 
 
 class StackedLayerNorm(_Stacked):
-    def __init__(self, mods: list[nn.LayerNorm], batched: bool):
-        super().__init__(mods, conv=False, batched=batched)
+    def __init__(self, mods: list[nn.LayerNorm]):
+        super().__init__(mods, conv=False)
         self.shape, self.eps = mods[0].normalized_shape, mods[0].eps
         self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.batched:
-            return torch.stack([
-                F.layer_norm(xk, self.shape, wk, bk, self.eps)
-                for xk, wk, bk in zip(x.unbind(0), *_unbound(self.weight, self.bias, self.K), strict=True)
-            ])  # fmt: skip
         y = F.layer_norm(x, self.shape, eps=self.eps)
         return y * self.weight.unsqueeze(1) + self.bias.unsqueeze(1) if self.weight is not None else y
 
@@ -183,8 +187,8 @@ class StackedLayerNorm(_Stacked):
 class StackedConv(_Stacked):
     """K Conv2d (or ConvTranspose2d) layers as one grouped convolution over [N, K*C, H, W]."""
 
-    def __init__(self, mods: list[nn.Conv2d] | list[nn.ConvTranspose2d], batched: bool):
-        super().__init__(mods, conv=True, batched=batched)
+    def __init__(self, mods: list[nn.Conv2d] | list[nn.ConvTranspose2d]):
+        super().__init__(mods, conv=True)
         m = mods[0]
         self.transposed = isinstance(m, nn.ConvTranspose2d)
         self.stride, self.padding, self.dilation = m.stride, m.padding, m.dilation
@@ -192,126 +196,50 @@ class StackedConv(_Stacked):
         self.weight = _stack_param(mods, "weight")  # [K, out, in, kh, kw] (transposed: [K, in, out, kh, kw])
         self.bias = _stack_param(mods, "bias")
 
-    def _one(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, groups: int) -> torch.Tensor:
-        if self.transposed:
-            return F.conv_transpose2d(x, w, b, self.stride, self.padding, self.output_padding, groups, self.dilation)
-        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.batched:
-            ws, bs = _unbound(self.weight, self.bias, self.K)
-            return torch.stack([self._one(xk, wk, bk, 1) for xk, wk, bk in zip(x.unbind(0), ws, bs, strict=True)])
-        w = self.weight.reshape(-1, *self.weight.shape[2:])
-        b = self.bias.reshape(-1) if self.bias is not None else None
+        w, b = self.weight.reshape(-1, *self.weight.shape[2:]), _flat(self.bias)
         if self.transposed:
             return F.conv_transpose2d(x, w, b, self.stride, self.padding, self.output_padding, self.K, self.dilation)
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.K)
 
 
-class StackedBatchNorm2d(_Stacked):
-    """BatchNorm2d over K*C channels: per run and channel, which is per run by construction."""
-
-    def __init__(self, mods: list[nn.BatchNorm2d], batched: bool):
-        super().__init__(mods, conv=True, batched=batched)
-        m = mods[0]
-        self.eps, self.momentum = m.eps, m.momentum
-        self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
-        self.running_mean = _stack_buffer(mods, "running_mean")
-        self.running_var = _stack_buffer(mods, "running_var")
-        self.num_batches_tracked = _stack_buffer(mods, "num_batches_tracked")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            raise NotStackable("stacked networks only train; each run's own module samples in eval mode")
-        if self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
-        if not self.batched:
-            return _per_run_batch_norm(self, x)
-        return F.batch_norm(
-            x,
-            _flat(self.running_mean),
-            _flat(self.running_var),
-            _flat(self.weight),
-            _flat(self.bias),
-            True,
-            self.momentum,
-            self.eps,
-        )
-
-
 class StackedInstanceNorm2d(_Stacked):
-    def __init__(self, mods: list[nn.InstanceNorm2d], batched: bool):
-        super().__init__(mods, conv=True, batched=batched)
+    def __init__(self, mods: list[nn.InstanceNorm2d]):
+        super().__init__(mods, conv=True)
         self.eps = mods[0].eps
         self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.batched:
-            ws, bs = _unbound(self.weight, self.bias, self.K)
-            return torch.stack(
-                [F.instance_norm(xk, weight=wk, bias=bk, eps=self.eps) for xk, wk, bk in zip(x.unbind(0), ws, bs, strict=True)]
-            )
-        w = self.weight.reshape(-1) if self.weight is not None else None
-        b = self.bias.reshape(-1) if self.bias is not None else None
-        return F.instance_norm(x, weight=w, bias=b, eps=self.eps)
+        return F.instance_norm(x, weight=_flat(self.weight), bias=_flat(self.bias), eps=self.eps)
 
 
 class StackedGroupNorm(_Stacked):
     """GroupNorm(G, C) of each run as GroupNorm(K*G, K*C): groups never straddle two runs."""
 
-    def __init__(self, mods: list[nn.GroupNorm], batched: bool):
-        super().__init__(mods, conv=True, batched=batched)
+    def __init__(self, mods: list[nn.GroupNorm]):
+        super().__init__(mods, conv=True)
         self.groups, self.eps = mods[0].num_groups, mods[0].eps
         self.weight, self.bias = _stack_param(mods, "weight"), _stack_param(mods, "bias")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.batched:
-            ws, bs = _unbound(self.weight, self.bias, self.K)
-            return torch.stack(
-                [F.group_norm(xk, self.groups, wk, bk, self.eps) for xk, wk, bk in zip(x.unbind(0), ws, bs, strict=True)]
-            )
-        w = self.weight.reshape(-1) if self.weight is not None else None
-        b = self.bias.reshape(-1) if self.bias is not None else None
-        return F.group_norm(x, self.K * self.groups, w, b, self.eps)
+        return F.group_norm(x, self.K * self.groups, _flat(self.weight), _flat(self.bias), self.eps)
 
 
 class StackedElementwise(_Stacked):
     """An activation, pooling or resampling layer that treats runs alike: applied to the whole stack,
     then each run's forward hooks (if a trick added any) on its own slice."""
 
-    def __init__(self, mods: list[nn.Module], conv: bool, batched: bool):
-        super().__init__(mods, conv, batched)
+    def __init__(self, mods: list[nn.Module], conv: bool):
+        super().__init__(mods, conv)
         self.fn = _functional(mods[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 5:  # [K, N, C, H, W]: pooling and resampling take [K*N, C, H, W]
-            y = self.fn(x.flatten(0, 1))
-            return self.hooked(x, y.view(*x.shape[:2], *y.shape[1:]))
         return self.hooked(x, self.fn(x))
 
 
 def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
     """A stacked [K, C] parameter or buffer as the [K*C] channels of the grouped layout (a view)."""
     return t.reshape(-1) if t is not None else None
-
-
-def _unbound(weight: torch.Tensor | None, bias: torch.Tensor | None, k: int) -> tuple[list, list]:
-    """Each run's weight and bias (or None), as views whose gradients go back into the stack."""
-    ws = list(weight.unbind(0)) if weight is not None else [None] * k
-    bs = list(bias.unbind(0)) if bias is not None else [None] * k
-    return ws, bs
-
-
-def _per_run_batch_norm(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """BatchNorm of each run's slice of ``x`` [K, N, ...] with its own parameters and running averages
-    (views of the stack's, updated in place), by the same kernel a single run's BatchNorm uses."""
-    k = x.shape[0]
-    ws, bs = _unbound(layer.weight, layer.bias, k)
-    rms, rvs = _unbound(layer.running_mean, layer.running_var, k)
-    return torch.stack([
-        F.batch_norm(xk, rm, rv, wk, bk, True, layer.momentum, layer.eps)
-        for xk, rm, rv, wk, bk in zip(x.unbind(0), rms, rvs, ws, bs, strict=True)
-    ])  # fmt: skip
 
 
 def _functional(m: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -347,7 +275,7 @@ _BUILDERS: dict[type, tuple[bool | None, Callable[..., nn.Module]]] = {
 }
 
 
-def stack_layer(mods: list[nn.Module], conv: bool, build: bool = True, batched: bool = False) -> nn.Module | None:
+def stack_layer(mods: list[nn.Module], conv: bool, build: bool = True) -> nn.Module | None:
     """One stacked layer (or Sequential) from the same layer of K runs; with ``build=False`` only check
     that it can be stacked (raising :class:`NotStackable` if not) and change nothing."""
     m = mods[0]
@@ -356,7 +284,7 @@ def stack_layer(mods: list[nn.Module], conv: bool, build: bool = True, batched: 
     if m._forward_pre_hooks or (not isinstance(m, _ELEMENTWISE) and m._forward_hooks):
         raise NotStackable(f"a hook on layer {type(m).__name__}")
     if type(m) is nn.Sequential:
-        layers = [stack_layer([x[i] for x in mods], conv, build, batched) for i in range(len(m))]
+        layers = [stack_layer([x[i] for x in mods], conv, build) for i in range(len(m))]
         return nn.Sequential(*layers) if build else None
     if type(m) in _BUILDERS:
         where, builder = _BUILDERS[type(m)]
@@ -366,10 +294,10 @@ def stack_layer(mods: list[nn.Module], conv: bool, build: bool = True, batched: 
             raise NotStackable(f"a {type(m).__name__} with groups or padding modes of its own")
         if type(m) is nn.InstanceNorm2d and m.track_running_stats:
             raise NotStackable("an InstanceNorm2d that tracks running statistics")
-        return builder(mods, batched) if build else None
+        return builder(mods) if build else None
     if isinstance(m, _ELEMENTWISE):
         _functional(m)
-        return StackedElementwise(mods, conv, batched) if build else None
+        return StackedElementwise(mods, conv) if build else None
     raise NotStackable(f"layer {type(m).__name__}")
 
 
@@ -482,17 +410,14 @@ class StackedG(StepNets):
 
     per_run = False
 
-    def __init__(self, Gs: list[nn.Module], conv: bool, batched: bool):
+    def __init__(self, Gs: list[nn.Module], conv: bool):
         super().__init__()
-        self.K, self.conv = len(Gs), conv and batched
-        self.image = conv
-        self.net = stack_layer([g.net for g in Gs], conv, batched=batched)
+        self.K, self.conv = len(Gs), conv
+        self.net = stack_layer([g.net for g in Gs], conv)
 
     def generate(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        if not self.image:
-            return self.net(z)
         if not self.conv:
-            return self.net(z.view(*z.shape, 1, 1))  # [K, N, z, 1, 1] -> [K, N, C, H, W]
+            return self.net(z)
         k, n = z.shape[:2]
         out = self.net(z.transpose(0, 1).reshape(n, -1, 1, 1))  # [N, K*C, H, W]
         return out.view(n, k, -1, *out.shape[2:]).transpose(0, 1)  # [K, N, C, H, W]
@@ -501,15 +426,15 @@ class StackedG(StepNets):
 class StackedD(StepNets):
     per_run = False
 
-    def __init__(self, Ds: list[nn.Module], conv: bool, batched: bool):
+    def __init__(self, Ds: list[nn.Module], conv: bool):
         super().__init__()
-        self.K, self.conv = len(Ds), conv and batched
-        self.features = stack_layer([d.features for d in Ds], conv, batched=batched)
-        self.head = stack_layer([d.head for d in Ds], conv, batched=batched)
+        self.K, self.conv = len(Ds), conv
+        self.features = stack_layer([d.features for d in Ds], conv)
+        self.head = stack_layer([d.head for d in Ds], conv)
 
     def judge(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         k, n = x.shape[:2]
-        if not self.conv:  # [K, N, ...] all the way
+        if not self.conv:
             h = self.features(x)  # [K, N, C]
             return self.head(h).reshape(k, n), h
         h = self.features(x.transpose(0, 1).reshape(n, -1, *x.shape[3:]))  # [N, K*C, H, W]
@@ -526,7 +451,7 @@ def stack_networks(Gs: list[nn.Module], Ds: list[nn.Module], batched: bool = Fal
     if not batched:
         return RunsG(Gs), RunsD(Ds)
     conv = check_stackable(Gs, Ds)
-    return StackedG(Gs, conv, batched), StackedD(Ds, conv, batched)
+    return StackedG(Gs, conv), StackedD(Ds, conv)
 
 
 def check_stackable(Gs: list[nn.Module], Ds: list[nn.Module]) -> bool:

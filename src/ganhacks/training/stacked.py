@@ -91,6 +91,8 @@ class StackTrainer:
         else:
             opt_g, opt_d = PerRun([t.opt_g for t in trainers]), PerRun([t.opt_d for t in trainers])
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
+        for t in trainers:
+            t.stack_info = {"runs": self.K, "layout": "batched" if self.batched and self.K > 1 else "per run"}
         self.engine = Step(trainers, G, D, opt_g, opt_d, self.device, first.autocast)  # type: ignore[arg-type]
         self.collector = StackCollector(self.K)
         self._frozen: dict[int, dict[str, Any]] = {}
