@@ -290,3 +290,21 @@ def test_run_sgd_matches_torch_sgd_with_momentum_and_weight_decay():
         opt.step(mask=torch.tensor([i % 2 == 0, True]))  # run 0 skips every other update
         torch_opt.step()
     assert torch.allclose(p.detach()[1], ref.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_an_unfinished_single_run_continues_from_its_newest_checkpoint(stacked_ablation, tmp_path):
+    import shutil
+
+    from ganhacks.bench.ablate import ablate
+
+    out = tmp_path / "ab"
+    shutil.copytree(stacked_ablation / "alone", out)
+    run = next(out.glob("runs/base/seed_0"))
+    (run / "result.json").unlink()  # as if the call had been killed just after step 40's checkpoint
+    for step in (80, 120):
+        for suffix in ("json", "safetensors"):
+            (run / "checkpoints" / f"step_{step:07d}.{suffix}").unlink()
+    ablate(out, _ablation_plan(), stack="off")
+    rows = json.loads((out / "results.json").read_text())
+    assert [r.get("resumed_from") for r in rows] == [40, None]
+    assert _rows(out) == _rows(stacked_ablation / "alone")

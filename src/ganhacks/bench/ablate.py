@@ -624,7 +624,6 @@ def run_stack(
             StackTrainer(trainers).fit()
         except NotStackable:
             for t in trainers:
-                t.own_rng = None
                 t.fit()
         wall = round((time.perf_counter() - start) / len(trainers), 3)  # each run's share of the stack
         for trainer, run, row in zip(trainers, runs, rows, strict=True):
