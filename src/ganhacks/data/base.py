@@ -81,12 +81,17 @@ class BatchSampler:
         self._pos = 0
         self.epoch += 1
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The next batch: ``x[idx]`` and, when the data has labels, ``y[idx]``."""
+    def next_indices(self) -> torch.Tensor:
+        """The indices of the next batch, on the data's device (a stack gathers K runs' at once)."""
         if self._pos + self.batch_size > len(self._order):
             self._new_epoch()  # drop the ragged tail so every batch has the same size (BatchNorm)
         idx = self._order[self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
+        return idx
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch: ``x[idx]`` and, when the data has labels, ``y[idx]``."""
+        idx = self.next_indices()
         return self.x[idx], (self.y[idx] if self.y is not None else None)
 
     def restart_epoch(self) -> None:

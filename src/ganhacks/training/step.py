@@ -118,10 +118,15 @@ class Step:
         ])  # fmt: skip
 
     def draw_real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batches = [r.sampler.next() for r in self.runs]
-        x = torch.stack([b[0] for b in batches])
-        y = torch.stack([b[1] for b in batches]) if batches[0][1] is not None else None
-        return x, y
+        """Each run's next real batch, from its own data order: [K, N, ...] (and labels [K, N])."""
+        samplers = [r.sampler for r in self.runs]
+        first = samplers[0]
+        if any(s.x is not first.x for s in samplers):  # runs of one data set share its tensor: one gather
+            batches = [s.next() for s in samplers]
+            y = torch.stack([b[1] for b in batches]) if batches[0][1] is not None else None
+            return torch.stack([b[0] for b in batches]), y
+        idx = torch.stack([s.next_indices() for s in samplers])  # [K, N]
+        return first.x[idx], (first.y[idx] if first.y is not None else None)
 
     def _loss(self, fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
         """``fn`` over [K, N] logits and targets: [K] losses, each on its run's own copy when per run."""
