@@ -74,10 +74,12 @@ class _Stacked(nn.Module):
         self.K = len(mods)
         self.conv = conv  # activations in the grouped-channel layout [N, K*C, H, W]
         self._runs = mods  # a plain list: not submodules, so their views are not the stack's parameters
+        # A trick (g_noise) may hook a run's activations in its build, before the stack is made; the
+        # stack calls each run's hooks on its slice.
+        self._hooked = [(k, m) for k, m in enumerate(mods) if m._forward_hooks]
 
     def runs_with_hooks(self) -> list[tuple[int, nn.Module]]:
-        # A trick (g_noise) may hook a run's activations; the stack calls each run's hooks on its slice.
-        return [(k, m) for k, m in enumerate(self._runs) if m._forward_hooks]
+        return self._hooked
 
     def slice(self, x: torch.Tensor, k: int) -> torch.Tensor:
         if self.conv:

@@ -80,6 +80,7 @@ class Step:
         self.batch_size, self.d_steps, self.mixed = cfg.train.batch_size, cfg.train.d_steps, cfg.train.d_batches == "mixed"
         # With each run's own networks, its losses are computed on its own tensors too (see StepNets.per_run).
         self.per_run = G.per_run and self.K > 1
+        self.hooks = True  # whether any run has a trick, as of the step under way
         # Runs the doctor stopped (or that finished before the others) keep their weights: a [K] mask.
         self.active = torch.ones(self.K, dtype=torch.bool, device=device)
 
@@ -98,7 +99,7 @@ class Step:
 
     def _fold(self, x: torch.Tensor, hook: str, ctxs: list[StepContext]) -> torch.Tensor:
         """Pass each run's slice of ``x`` [K, N, ...] through its tricks' ``hook``."""
-        if not self._tricks_on():
+        if not self.hooks:
             return x
         return self._each(lambda k, r: getattr(r.tricks, hook)(x[k], ctxs[k]))
 
@@ -138,12 +139,15 @@ class Step:
 
     def __call__(self) -> None:
         """``train.d_steps`` D updates, then one G update; a trick may ask for more of either."""
+        # Without a trick in any run, nobody reads a StepContext: a large stack then skips building K
+        # of them and slicing every tensor into them (on a GPU that Python is most of a small step).
+        self.hooks = self._tricks_on()
         ctxs = [
             StepContext(
                 step=r.step, total_steps=r.cfg.train.steps, device=self.device, G=r.G, D=r.D, opt_g=r.opt_g, opt_d=r.opt_d
             )
             for r in self.runs
-        ]
+        ] if self.hooks else []  # fmt: skip
         for i in range(self.d_steps):
             # Only the last D update's fakes feed G's update, so only they keep G's graph.
             fake, fake_labels = self._d_round(ctxs, keep_graph=i == self.d_steps - 1)
@@ -161,13 +165,13 @@ class Step:
                 fake = self.G.generate(self.draw_z(), fake_labels)
             self._set(ctxs, fake=fake, fake_labels=fake_labels)
             self.g_update(fake, fake_labels, ctxs)
-        for k, r in enumerate(self.runs):
-            with collecting(r.collector):
-                r.tricks.after_step(ctxs[k])
+        for k, ctx in enumerate(ctxs):
+            with collecting(self.runs[k].collector):
+                self.runs[k].tricks.after_step(ctx)
 
     def _asks(self, ctxs: list[StepContext], hook: str) -> bool:
         # Only single runs get here with a trick that repeats updates (such tricks do not stack).
-        return any([getattr(r.tricks, hook)(ctxs[k]) for k, r in enumerate(self.runs)])
+        return any([getattr(self.runs[k].tricks, hook)(ctx) for k, ctx in enumerate(ctxs)])
 
     @staticmethod
     def _set(ctxs: list[StepContext], **values: torch.Tensor | None) -> None:
@@ -200,7 +204,7 @@ class Step:
         inputs and targets."""
         self._set(ctxs, d_fake_labels=fake_labels)
         fake = self._fold(fake, "fake_for_d", ctxs)
-        if self._tricks_on() and fake_labels is not None:  # a trick that swaps fakes swaps their labels too
+        if self.hooks and fake_labels is not None:  # a trick that swaps fakes swaps their labels too
             fake_labels = torch.stack([c.d_fake_labels for c in ctxs])
         with self.autocast:
             if self.mixed:
@@ -217,11 +221,11 @@ class Step:
             ctxs, real_logits=real_logits, fake_logits=fake_logits, real_features=real_features, fake_features=fake_features
         )
         real_t, fake_t = torch.ones_like(real_logits), torch.zeros_like(fake_logits)
-        if self._tricks_on():
+        if self.hooks:
             targets = [r.tricks.d_targets(real_t[k], fake_t[k], ctxs[k]) for k, r in enumerate(self.runs)]
             real_t, fake_t = torch.stack([t[0] for t in targets]), torch.stack([t[1] for t in targets])
         loss_d = self._loss(losses.d_loss, real_logits, fake_logits, real_t, fake_t)  # [K]
-        if self._tricks_on():
+        if self.hooks:
             loss_d = self._each(lambda k, r: r.tricks.add_d_loss(loss_d[k], ctxs[k]))
         self._update("d", self.opt_d, loss_d)
         report("loss_d", loss_d)
@@ -241,7 +245,7 @@ class Step:
             loss_g = self._loss(losses.G_LOSSES[names.pop()], g_logits)  # [K]
         else:  # runs of one stack may differ in G's loss (ganhacks trick 2)
             loss_g = torch.stack([losses.G_LOSSES[r.cfg.loss](g_logits[k].clone()) for k, r in enumerate(self.runs)])
-        if self._tricks_on():
+        if self.hooks:
             loss_g = self._each(lambda k, r: r.tricks.add_g_loss(loss_g[k], ctxs[k]))
         try:
             self._update("g", self.opt_g, loss_g)
