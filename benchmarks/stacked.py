@@ -1,7 +1,7 @@
 """Stacked runs against the single-run loop, measured side by side in one process.
 
 Usage:  .venv/bin/python benchmarks/stacked.py [--device cpu|cuda] [--models grid25,mnist5k,stacked-mnist]
-                                              [--ks 1,2,4,8] [--steps 10] [--threads 1]
+                                              [--ks 1,2,4,8] [--steps 10] [--threads 1] [--layouts per-run,batched]
 
 For each model (the grid25 PacGAN MLP, the mnist5k DCGAN, the Stacked MNIST D = 1/4 G DCGAN) it prints:
 
@@ -111,6 +111,7 @@ def main() -> None:
     p.add_argument("--ks", default=None, help="stack sizes (default: 1,2,4,8 on the CPU, 1,4,16,64,128 on CUDA)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--layouts", default="per-run,batched", help="which stack layouts to measure (default both)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -134,7 +135,7 @@ def main() -> None:
         print(f"\n{model}: {flops / 1e9:.3f} GFLOP per run-step")
         print(f"{'layout':<16} {'K':>4} {'run-steps/s':>12} {'vs single':>10} {'of peak':>8}")
         print(f"{'single loop':<16} {1:>4} {base:>12.1f} {1.0:>10.2f} {flops * base / 1e9 / peak:>8.1%}")
-        for batched in (False, True):
+        for batched in [name == "batched" for name in args.layouts.split(",")]:
             for k in ks:
                 cfgs, data = configs(model, k, args.device)
                 try:

@@ -12,6 +12,7 @@ import yaml
 from ganhacks.api import parse_seeds, prepare
 from ganhacks.config import build_config
 from ganhacks.errors import GanhacksError
+from ganhacks.monitor.stats import collecting
 from ganhacks.training import RunDir, Trainer, load_checkpoint
 from ganhacks.training.optim import RunSlice, make_optimizer
 from ganhacks.training.stack import NotStackable, stack_networks
@@ -308,3 +309,25 @@ def test_an_unfinished_single_run_continues_from_its_newest_checkpoint(stacked_a
     rows = json.loads((out / "results.json").read_text())
     assert [r.get("resumed_from") for r in rows] == [40, None]
     assert _rows(out) == _rows(stacked_ablation / "alone")
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_step_never_reads_a_number_back_from_the_device(batched, monkeypatch):
+    """On a GPU each of these calls waits for the device; on the CPU the test makes each one an error
+    for the length of a stacked step with every value-only trick on (the guard included)."""
+    tricks = ["tricks.label_smoothing=on", "tricks.instance_noise=on", "tricks.g_noise=on", "tricks.replay=on"]
+    cfgs, data = _configs("grid25", range(2), tricks)
+    stack = StackTrainer(build_stack(cfgs, data), batched=batched)
+    with collecting(stack.collector):
+        stack.engine()  # the first step draws the epoch's data order
+        for name in ("item", "tolist", "__bool__", "__float__", "__int__"):
+            monkeypatch.setattr(torch.Tensor, name, _refuse(name))
+        for _ in range(3):
+            stack.engine()
+
+
+def _refuse(name):
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"Tensor.{name} in a step: a host sync on a GPU")
+
+    return refuse
