@@ -136,14 +136,15 @@ def _poison_g():
     return sys.modules["doctor_eval"].PoisonG
 
 
-def test_the_doctor_stops_one_run_and_the_others_go_on(tmp_path):
+@pytest.mark.parametrize("batched", [False, True])
+def test_the_doctor_stops_one_run_and_the_others_go_on(batched, tmp_path):
     cfgs, data = _configs("digits", range(3), ["doctor.action=stop", "train.steps=60"])
     trainers = build_stack(cfgs, data)
     trainers[1].tricks.tricks.append(_poison_g()(20))  # NaN in run 1's G at the end of step 20
     for t in trainers:
         t.run = RunDir(tmp_path / f"seed{t.cfg.train.seed}")
         t.run.path.mkdir()
-    StackTrainer(trainers).fit()
+    StackTrainer(trainers, batched=batched).fit()
     verdicts = [json.loads(t.run.verdict.read_text()) for t in trainers]
     assert verdicts[1]["failures"] == ["non_finite"] and verdicts[1]["actions"][0]["event"] == "stop"
     assert trainers[1].step == 30 and trainers[0].step == trainers[2].step == 60
@@ -331,3 +332,39 @@ def _refuse(name):
         raise AssertionError(f"Tensor.{name} in a step: a host sync on a GPU")
 
     return refuse
+
+
+def test_a_batched_stack_checkpoints_and_resumes_as_its_runs(tmp_path):
+    """The batched layout keeps the stack's weights and Adam's moments in one [K, P] tensor per network;
+    each run's checkpoint still holds only its own, in a single run's format, and a stack rebuilt
+    from those checkpoints goes on exactly as the stack that never stopped."""
+    from ganhacks.training.loop import global_rng_state
+    from ganhacks.training.resume import resume_run
+
+    cfgs, data = _configs("digits", range(2), ["train.steps=40", "checkpoint.every=20"])
+    whole = _stack(cfgs, data, tmp_path / "whole", batched=True)
+    short = [c for c in _configs("digits", range(2), ["train.steps=40", "checkpoint.every=20"])[0]]
+    trainers = build_stack(short, data)
+    for t in trainers:
+        t.run = RunDir(tmp_path / "cut" / f"seed{t.cfg.train.seed}")
+        t.run.path.mkdir(parents=True)
+    stack = StackTrainer(trainers, batched=True)
+    stack.fit()  # to 40, then cut each run back to its step-20 checkpoint and resume the pair
+    for t in trainers:
+        for name in ("step_0000040.json", "step_0000040.safetensors"):
+            (t.run.checkpoints / name).unlink()
+    state = load_checkpoint(trainers[1].run.checkpoints)
+    alone = Trainer(short[1], data).state_dict()
+    assert state["step"] == 20 and {k: v.shape for k, v in state["G"].items()} == {k: v.shape for k, v in alone["G"].items()}
+    assert state["opt_g"]["state"][0]["exp_avg"].shape == alone["G"][next(iter(alone["G"]))].shape
+    resumed = []
+    for t in trainers:
+        r = resume_run(t.run.path)
+        r.own_rng = global_rng_state()
+        resumed.append(r)
+    StackTrainer(resumed, batched=True).fit()
+
+    def timeless(rows):
+        return [{k: v for k, v in row.items() if k != "sec_per_step"} for row in rows]
+
+    assert [timeless(r.run.read_metrics()) for r in resumed] == [timeless(rows) for rows in whole]

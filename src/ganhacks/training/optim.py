@@ -48,11 +48,26 @@ class _Masked:
     a ``[K, 1]`` weight to the subclass's :meth:`_update`."""
 
     runs: int = 1
+    flat: tuple[torch.Tensor, list[tuple[torch.Tensor, int, int]]] | None = None
     param_groups: list[dict[str, Any]]
+    state: Any
 
     def _runs(self, lr: float | torch.Tensor, runs: int) -> None:
         self.runs = runs
         _per_run_lr(self, lr)  # type: ignore[arg-type]
+
+    def attach_flat(self, flat: torch.Tensor, spans: list[tuple[torch.Tensor, int, int]]) -> None:
+        """Update ``flat`` ([K, P], every parameter's storage: ``spans`` gives each parameter's columns)
+        as one tensor: a handful of operations a step instead of a dozen per parameter. Each
+        parameter's state is a view of the flat state, so :class:`RunSlice` reads and writes it as usual."""
+        self.flat = (flat, spans)
+        whole = self._new_state(flat)
+        self.state[flat] = whole
+        for p, a, b in spans:
+            self.state[p] = {n: v if n == "step" else v[:, a:b].view(p.shape) for n, v in whole.items()}
+
+    def _new_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
 
     @torch.no_grad()
     def step(self, closure: Any = None, mask: torch.Tensor | None = None) -> None:
@@ -60,17 +75,27 @@ class _Masked:
         k = self.runs
         for group in self.param_groups:
             lr = _per_run(group["lr"], k)
+            if self.flat is not None:
+                flat, spans = self.flat
+                grads = [p.grad.reshape(k, -1) if p.grad is not None else flat.new_zeros(k, b - a) for p, a, b in spans]
+                self._masked_update(flat, flat, torch.cat(grads, dim=1), mask, group, lr)
+                continue
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                x, g = _k_view(p, k), _k_view(p.grad, k)
-                w = None if mask is None else mask.to(device=x.device, dtype=x.dtype).view(k, 1)
-                if w is not None:  # a masked run's NaN gradient must not reach its state
-                    g = torch.where(w > 0, g, torch.zeros_like(g))
-                if group["weight_decay"]:
-                    g = g.add(x, alpha=group["weight_decay"])
-                update = self._update(p, g, w, group, lr)
-                x.sub_(update if w is None else update * w)
+                self._masked_update(p, _k_view(p, k), _k_view(p.grad, k), mask, group, lr)
+
+    def _masked_update(
+        self, p: torch.Tensor, x: torch.Tensor, g: torch.Tensor, mask: torch.Tensor | None, group: dict, lr: Any
+    ) -> None:
+        """Update ``x`` (``p``'s [K, -1] view) from its gradient ``g`` where ``mask`` allows."""
+        w = None if mask is None else mask.to(device=x.device, dtype=x.dtype).view(self.runs, 1)
+        if w is not None:  # a masked run's NaN gradient must not reach its state
+            g = torch.where(w > 0, g, torch.zeros_like(g))
+        if group["weight_decay"]:
+            g = g.add(x, alpha=group["weight_decay"])
+        update = self._update(p, g, w, group, lr)
+        x.sub_(update if w is None else update * w)
 
     def _update(self, p: torch.Tensor, g: torch.Tensor, w: torch.Tensor | None, group: dict, lr: Any) -> torch.Tensor:
         raise NotImplementedError
@@ -85,13 +110,15 @@ class RunAdam(_Masked, torch.optim.Adam):
         super().__init__(params, lr=lr if not isinstance(lr, torch.Tensor) else 1.0, betas=betas, weight_decay=weight_decay)
         self._runs(lr, runs)
 
+    def _new_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        zeros = torch.zeros(self.runs if self.runs > 1 else (), device=like.device)
+        return {"step": zeros, "exp_avg": torch.zeros_like(like), "exp_avg_sq": torch.zeros_like(like)}
+
     def _update(self, p: torch.Tensor, g: torch.Tensor, w: torch.Tensor | None, group: dict, lr: Any) -> torch.Tensor:
         k, (b1, b2) = self.runs, group["betas"]
         st = self.state[p]
         if not st:
-            st["step"] = torch.zeros(k if k > 1 else (), device=p.device)
-            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st.update(self._new_state(p))
         if st["step"].device != p.device:  # a checkpoint keeps it on the CPU, as torch's Adam does
             st["step"] = st["step"].to(p.device)
         m, v, s = _k_view(st["exp_avg"], k), _k_view(st["exp_avg_sq"], k), st["step"].view(k)
@@ -118,13 +145,16 @@ class RunSGD(_Masked, torch.optim.SGD):
         super().__init__(params, lr=lr if not isinstance(lr, torch.Tensor) else 1.0, momentum=momentum, weight_decay=weight_decay)
         self._runs(lr, runs)
 
+    def _new_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        # torch starts the buffer at the first gradient: the same as 0 * momentum + g
+        return {"momentum_buffer": torch.zeros_like(like)} if self.param_groups[0]["momentum"] else {}
+
     def _update(self, p: torch.Tensor, g: torch.Tensor, w: torch.Tensor | None, group: dict, lr: Any) -> torch.Tensor:
         momentum = group["momentum"]
         if momentum:
             st = self.state[p]
             if st.get("momentum_buffer") is None:
-                # torch starts the buffer at the first gradient: the same as 0 * momentum + g
-                st["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                st.update(self._new_state(p))
             buf = _k_view(st["momentum_buffer"], self.runs)
             # a masked run's buffer: buf * 1 + 0, as it was
             buf.mul_(momentum if w is None else 1 - (1 - momentum) * w).add_(g)

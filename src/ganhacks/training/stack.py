@@ -81,6 +81,12 @@ class _Stacked(nn.Module):
     def runs_with_hooks(self) -> list[tuple[int, nn.Module]]:
         return self._hooked
 
+    def reshare(self) -> None:
+        """Point each run's own parameters at its slice of the stack's again (after they moved)."""
+        for name, p in self.named_parameters(recurse=False):
+            for k, m in enumerate(self._runs):
+                getattr(m, name).data = p.data[k]
+
     def slice(self, x: torch.Tensor, k: int) -> torch.Tensor:
         if self.conv:
             c = x.shape[1] // self.K
@@ -442,6 +448,24 @@ class StackedD(StepNets):
         h = self.features(x.transpose(0, 1).reshape(n, -1, *x.shape[3:]))  # [N, K*C, H, W]
         logits = self.head(h).reshape(n, k).t()
         return logits, h.view(n, k, -1, *h.shape[2:]).transpose(0, 1)
+
+
+def flatten_weights(net: nn.Module, k: int) -> tuple[torch.Tensor, list[tuple[torch.Tensor, int, int]]]:
+    """Move every stacked parameter of ``net`` into one ``[K, P]`` tensor (each becomes a view of its
+    columns, and each run's own module a view of its row), so an optimiser can update them all at
+    once. Returns the flat tensor and each parameter's columns."""
+    params = list(net.parameters())
+    flat = torch.cat([p.detach().reshape(k, -1) for p in params], dim=1).contiguous()
+    spans, a = [], 0
+    for p in params:
+        b = a + p[0].numel()
+        p.data = flat[:, a:b].view(p.shape)
+        spans.append((p, a, b))
+        a = b
+    for m in net.modules():
+        if isinstance(m, _Stacked):
+            m.reshare()
+    return flat, spans
 
 
 def stack_networks(Gs: list[nn.Module], Ds: list[nn.Module], batched: bool = False) -> tuple[StepNets, StepNets]:

@@ -29,7 +29,7 @@ from ganhacks.config import RunConfig, flatten, to_dict
 from ganhacks.monitor.stats import StackCollector, collecting
 from ganhacks.training.loop import Trainer, global_rng_state
 from ganhacks.training.optim import PerRun, RunSlice, make_optimizer
-from ganhacks.training.stack import NotStackable, check_stackable, stack_networks
+from ganhacks.training.stack import NotStackable, check_stackable, flatten_weights, stack_networks
 from ganhacks.training.step import Step
 
 # Tricks that only change values (targets, noise, which fakes D sees): each run of a stack keeps its
@@ -103,6 +103,9 @@ class StackTrainer:
         trainers, cfg = self.trainers, self.trainers[0].cfg
         opt_g = make_optimizer(G.parameters(), cfg.optim.g, self.K, [t.cfg.optim.g.lr for t in trainers], self.device)
         opt_d = make_optimizer(D.parameters(), cfg.optim.d, self.K, [t.cfg.optim.d.lr for t in trainers], self.device)
+        # One [K, P] tensor of weights per network: the optimiser's arithmetic is then a few kernels.
+        opt_g.attach_flat(*flatten_weights(G, self.K))  # type: ignore[attr-defined]
+        opt_d.attach_flat(*flatten_weights(D, self.K))  # type: ignore[attr-defined]
         for k, t in enumerate(trainers):
             own_g, own_d = t.opt_g, t.opt_d
             t.opt_g, t.opt_d = RunSlice(opt_g, k), RunSlice(opt_d, k)
