@@ -528,31 +528,39 @@ def _result_row(arm: Arm, seed: int, run: Path) -> dict[str, Any]:
     }
 
 
-def _open_run(plan: Plan, arm: Arm, seed: int, run: Path, device: str | None) -> tuple[Any, int | None]:
+def _open_run(
+    plan: Plan, arm: Arm, seed: int, run: Path, device: str | None, datasets: dict[Any, Any] | None = None
+) -> tuple[Any, int | None]:
     """A Trainer for one arm x seed in ``run``: continued from its newest checkpoint when an interrupted
     call left one (the run's config is its own; ``device`` may move it), else built afresh in an emptied
-    folder. Returns (trainer, the step it resumed from or None)."""
+    folder. ``datasets`` caches loaded data by its config, so the runs of a stack share one data set
+    (and one copy of it on the device). Returns (trainer, the step it resumed from or None)."""
     from ganhacks.api import prepare
+    from ganhacks.data import load_data
     from ganhacks.training import Trainer
     from ganhacks.training.checkpoint import list_checkpoints
     from ganhacks.training.resume import resume_run
 
+    cfg = plan.config(arm, seed)
+    datasets = {} if datasets is None else datasets
+    if cfg.data not in datasets:
+        datasets[cfg.data] = load_data(cfg.data)
+    data = datasets[cfg.data]
     if list_checkpoints(run / "checkpoints"):
         overrides = [f"train.device={device}"] if device else []
         try:
-            trainer = resume_run(run, overrides=overrides, allow_config_change=bool(device), quiet=True)
+            trainer = resume_run(run, overrides=overrides, allow_config_change=bool(device), quiet=True, data=data)
             return trainer, trainer.step
         except GanhacksError:
             pass  # no checkpoint that loads, or another config: start it again
     if run.exists():
         shutil.rmtree(run)
     run.mkdir(parents=True)
-    cfg = plan.config(arm, seed)
     if device:
         from ganhacks.config import replace as set_keys
 
         cfg = set_keys(cfg, **{"train.device": device})
-    cfg, data = prepare(cfg)
+    cfg, data = prepare(cfg, data)
     return Trainer(cfg, data, run_dir=run, quiet=True), None
 
 
@@ -613,10 +621,10 @@ def run_stack(
     arms = [Arm(**{**a, "overrides": tuple(a["overrides"])}) for a, _, _ in jobs]
     runs = [Path(p) for _, _, p in jobs]
     rows = [_result_row(arm, seed, run) for arm, (_, seed, _), run in zip(arms, jobs, runs, strict=True)]
-    trainers = []
+    trainers, datasets = [], {}
     try:
         for arm, (_, seed, _), run, row in zip(arms, jobs, runs, rows, strict=True):
-            trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device)
+            trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device, datasets)
             trainer.own_rng = global_rng_state()  # as it stands after this run's build (or its checkpoint)
             trainers.append(trainer)
         start = time.perf_counter()

@@ -101,11 +101,13 @@ def resume_run(
     allow_config_change: bool = False,
     quiet: bool = True,
     check_only: bool = False,
+    data: Any = None,
 ):
     """Open run ``path`` at its newest loadable checkpoint and return a Trainer ready to ``fit()`` up to
     ``steps`` in total (default: the configured total). ``overrides`` are ``key=value`` changes, refused
     unless ``allow_config_change``. Nothing in the folder changes unless every check passes, nor at all
-    with ``check_only``."""
+    with ``check_only``. ``data``, the run's data set already loaded (a stack's runs share one), saves
+    loading it again; the data checks below still compare it with the run's."""
     from ganhacks.api import _read_info, prepare, resolve_saved
     from ganhacks.training.loop import Trainer
 
@@ -120,7 +122,7 @@ def resume_run(
     old = resolve_saved(from_dict(RunConfig, saved))
     extra = [*overrides, *([f"train.steps={steps}"] if steps is not None else [])]
     new = build_config(values=to_dict(old), overrides=extra)
-    new, data = prepare(new)
+    new, data = prepare(new, data)
     old, _ = prepare(old, data)
     info = _read_info(run)
     changed = config_changes(old, new)
