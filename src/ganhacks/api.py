@@ -173,9 +173,14 @@ def train(
     cfg = _as_config(config, {k.replace("__", "."): v for k, v in overrides.items()})
     cfg, data = prepare(cfg)
     trainer = Trainer(cfg, data, tricks=tricks, quiet=quiet)  # validates everything before a folder exists
-    trainer.run = RunDir(new_run_dir(out, short_name(cfg.data.name), cfg.preset))
+    trainer.run = new_run(out, cfg)
     trainer.fit()
     return _finished(trainer)
+
+
+def new_run(out: str | Path, cfg: RunConfig) -> RunDir:
+    """A fresh run folder for ``cfg`` under ``out``, named like ``00012-mnist5k-baseline``."""
+    return RunDir(new_run_dir(out, short_name(cfg.data.name), cfg.preset))
 
 
 def train_stacked(
@@ -190,6 +195,7 @@ def train_stacked(
     folder, and return their :class:`Run` objects in seed order. A config that cannot be stacked (a
     trick such as ``tricks.vae``) trains its seeds one after another instead, with a warning saying why."""
     import logging
+    import shutil
 
     from ganhacks.config import replace
     from ganhacks.training.loop import Trainer
@@ -202,25 +208,22 @@ def train_stacked(
     cfg, data = prepare(cfg)
     cfgs = [replace(cfg, **{"train.seed": s}) for s in seeds]
     reason = solo_reason(cfg)
-    trainers: list[Trainer] = []
     if reason is None:
         trainers = build_stack(cfgs, data, quiet=quiet)  # validates everything before a folder exists
         for t in trainers:
-            t.run = RunDir(new_run_dir(out, short_name(cfg.data.name), cfg.preset))
+            t.run = new_run(out, cfg)
         try:
             StackTrainer(trainers, quiet=quiet).fit()
             return [_finished(t) for t in trainers]
         except NotStackable as e:
             reason = str(e)
             for t in trainers:  # nothing was trained: the folders are empty
-                import shutil
-
                 shutil.rmtree(t.run.path, ignore_errors=True)
     logging.getLogger("ganhacks").warning("these runs cannot be stacked (%s); training them one after another", reason)
     runs = []
     for c in cfgs:
         t = Trainer(c, data, quiet=quiet)
-        t.run = RunDir(new_run_dir(out, short_name(c.data.name), c.preset))
+        t.run = new_run(out, c)
         t.fit()
         runs.append(_finished(t))
     return runs

@@ -17,10 +17,9 @@ EXIT_USAGE = 2
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ganhacks.api import prepare
+    from ganhacks.api import new_run, prepare
     from ganhacks.config import build_config, dump_yaml, nest
-    from ganhacks.data import short_name
-    from ganhacks.training import RunDir, Trainer, new_run_dir
+    from ganhacks.training import Trainer
 
     if args.resume:
         return _resume(args)
@@ -45,7 +44,7 @@ def _train(args: argparse.Namespace) -> int:
         print(dump_yaml(cfg), end="")
         return 0
     trainer = Trainer(cfg, data, quiet=args.quiet)
-    run = RunDir(new_run_dir(args.out or "runs", short_name(cfg.data.name), cfg.preset))
+    run = new_run(args.out or "runs", cfg)
     trainer.run = run
     if not args.quiet:
         print(

@@ -750,11 +750,12 @@ def ablate(
     plan_dict = asdict(plan)
 
     def task(pool: Any, group: list[tuple[Arm, int]]) -> Any:
+        """Run (or, with a pool, submit) one task: a single run, or a stack."""
+        call = pool.submit if pool else _now
         if len(group) == 1:
-            (arm, seed), call = group[0], (pool.submit if pool else _now)
+            ((arm, seed),) = group
             return call(run_one, plan_dict, asdict(arm), seed, str(folder.run_dir(arm, seed)), device)
-        stack_jobs = [(asdict(a), s, str(folder.run_dir(a, s))) for a, s in group]
-        return (pool.submit if pool else _now)(run_stack, plan_dict, stack_jobs, device)
+        return call(run_stack, plan_dict, [(asdict(a), s, str(folder.run_dir(a, s))) for a, s in group], device)
 
     def report(result: dict[str, Any] | list[dict[str, Any]]) -> None:
         for row in result if isinstance(result, list) else [result]:

@@ -23,9 +23,22 @@ class Collector:
 
     def report(self, name: str, value: torch.Tensor | float) -> None:
         if isinstance(value, torch.Tensor):
-            value = value.detach().float().mean()
+            value = self._value(value.detach().float())
         self._sums[name] = self._sums.get(name, 0.0) + value
         self._counts[name] = self._counts.get(name, 0) + 1
+
+    def _value(self, value: torch.Tensor) -> torch.Tensor:
+        """What one report adds for a tensor: its mean."""
+        return value.mean()
+
+    def _read_back(self) -> dict[str, float | list[float]]:
+        """Every sum as a host number (a list for a stack's [K] sums), the tensors in one device->host copy."""
+        tensor_names = [n for n in self._sums if isinstance(self._sums[n], torch.Tensor)]
+        values: dict[str, float | list[float]] = {n: float(v) for n, v in self._sums.items() if n not in tensor_names}
+        if tensor_names:
+            stacked = torch.stack([self._sums[n].to(torch.float64) for n in tensor_names])  # type: ignore[union-attr]
+            values.update(zip(tensor_names, stacked.cpu().tolist(), strict=True))
+        return values
 
     def absorb(self, sums: dict[str, float], counts: dict[str, int]) -> None:
         """Add sums and counts gathered elsewhere (a stack's share for this run) to this collector's."""
@@ -35,13 +48,7 @@ class Collector:
 
     def collect(self) -> dict[str, float]:
         """Means of everything reported since the last call (one device->host copy), then reset."""
-        names = list(self._sums)
-        tensor_names = [n for n in names if isinstance(self._sums[n], torch.Tensor)]
-        values: dict[str, float] = {n: float(self._sums[n]) for n in names if n not in tensor_names}
-        if tensor_names:
-            stacked = torch.stack([self._sums[n].to(torch.float64) for n in tensor_names])  # type: ignore[union-attr]
-            values.update(zip(tensor_names, stacked.cpu().tolist(), strict=True))
-        out = {n: values[n] / self._counts[n] for n in names}
+        out = {n: v / self._counts[n] for n, v in self._read_back().items()}  # type: ignore[operator]
         self._sums.clear()
         self._counts.clear()
         return out
@@ -72,33 +79,23 @@ def collecting(collector: Collector) -> Iterator[Collector]:
         _active = previous
 
 
-class StackCollector:
+class StackCollector(Collector):
     """What a stack's step reports: ``[K]`` tensors (one value per run), kept on the device until
     :meth:`drain_into` hands each run its share, in one device->host copy."""
 
     def __init__(self, runs: int) -> None:
+        super().__init__()
         self.runs = runs
-        self._sums: dict[str, torch.Tensor | float] = {}
-        self._counts: dict[str, int] = {}
 
-    def report(self, name: str, value: torch.Tensor | float) -> None:
-        if isinstance(value, torch.Tensor):
-            value = value.detach().float()
-            value = value.expand(self.runs) if value.dim() == 0 else value.reshape(self.runs)
-        self._sums[name] = self._sums.get(name, 0.0) + value
-        self._counts[name] = self._counts.get(name, 0) + 1
+    def _value(self, value: torch.Tensor) -> torch.Tensor:
+        return value.expand(self.runs) if value.dim() == 0 else value.reshape(self.runs)
 
     def drain_into(self, collectors: list[Collector]) -> None:
         """Add each run's sums and counts since the last drain to its own collector, then reset."""
-        names = list(self._sums)
-        if not names:
+        if not self._sums:
             return
-        tensor_names = [n for n in names if isinstance(self._sums[n], torch.Tensor)]
-        values: dict[str, list[float]] = {n: [float(self._sums[n])] * self.runs for n in names if n not in tensor_names}
-        if tensor_names:
-            stacked = torch.stack([self._sums[n].to(torch.float64) for n in tensor_names])  # type: ignore[union-attr]
-            values.update(zip(tensor_names, stacked.cpu().tolist(), strict=True))
+        values = self._read_back()
         for k, collector in enumerate(collectors):
-            collector.absorb({n: values[n][k] for n in names}, dict(self._counts))
+            collector.absorb({n: v[k] if isinstance(v, list) else v for n, v in values.items()}, self._counts)
         self._sums.clear()
         self._counts.clear()

@@ -162,22 +162,24 @@ class Trainer:
         self._bar = tqdm(total=t.steps, initial=self.step, disable=disable, unit="step", dynamic_ncols=True, file=sys.stderr)
         self._last_time, self._last_step = time.perf_counter(), self.step
 
+    def _due(self) -> tuple[bool, bool, bool]:
+        """At this step: (the run is done, an evaluation is due, a log row is due)."""
+        done = self.step == self.cfg.train.steps
+        evaluate = bool(self.cfg.eval.every) and (self.step % self.cfg.eval.every == 0 or done)
+        return done, evaluate, done or evaluate or self.step % self.cfg.train.log_every == 0
+
     def wants_stats(self) -> bool:
         """Whether :meth:`after_step` will read the collected statistics at this step (a log row or a
         checkpoint): a stack gathers its runs' statistics from the device only then."""
-        t = self.cfg.train
-        done = self.step == t.steps
-        evaluate = bool(self.cfg.eval.every) and (self.step % self.cfg.eval.every == 0 or done)
-        return done or evaluate or self.step % t.log_every == 0 or self.step % self.cfg.checkpoint.every == 0
+        return self._due()[2] or self.step % self.cfg.checkpoint.every == 0
 
     def after_step(self) -> str | None:
         """After each step: log a row (and show it to the doctor), sample, checkpoint. Returns 'stop'
         when the doctor stopped the run, 'rollback' when it rolled it back, else None."""
         t = self.cfg.train
         self._bar.update(1)
-        done = self.step == t.steps
-        evaluate = bool(self.cfg.eval.every) and (self.step % self.cfg.eval.every == 0 or done)
-        if self.step % t.log_every == 0 or done or evaluate:
+        done, evaluate, log_now = self._due()
+        if log_now:
             now = time.perf_counter()
             sec = (now - self._last_time) / max(1, self.step - self._last_step)
             row = self.log_row(sec, self.evaluate() if evaluate else None, self._maybe_probe(done))

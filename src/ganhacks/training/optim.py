@@ -11,7 +11,7 @@ keep so:
   and runs the doctor stopped), and a masked run's weights, moments and step count stay as they were.
 
 Nothing here reads a number back from the device, so a step never waits on the host. The state of one
-run (:func:`run_state`) is exactly ``torch.optim.Adam``'s (or ``SGD``'s) ``state_dict()`` format, so a
+run (:class:`RunSlice`) is exactly ``torch.optim.Adam``'s (or ``SGD``'s) ``state_dict()`` format, so a
 run trained in a stack writes the same checkpoints as a run trained alone.
 """
 
@@ -32,29 +32,27 @@ def _per_run(value: float | torch.Tensor, k: int) -> float | torch.Tensor:
     return value.view(k, 1) if isinstance(value, torch.Tensor) else value
 
 
-def _per_run_lr(opt: torch.optim.Optimizer, lr: float | torch.Tensor) -> None:
-    """A stack's learning rates: a [K] device tensor for the math, and the exact values
-    (``run_lrs``, set by :func:`make_optimizer`), which a run's checkpoint and log rows report:
-    float32 would turn 1e-4 into 9.99e-5."""
-    opt.run_lrs = lr.tolist() if isinstance(lr, torch.Tensor) else None  # type: ignore[attr-defined]
-    if isinstance(lr, torch.Tensor):
-        for group in opt.param_groups:
-            group["lr"] = lr
-
-
 class _Masked:
     """What both optimisers share: the run count, per-run learning rates, and a step that hands each
     parameter's ``[K, -1]`` view, its gradient (zero where masked, weight decay added) and the mask as
     a ``[K, 1]`` weight to the subclass's :meth:`_update`."""
 
     runs: int = 1
+    run_lrs: list[float] | None = None
     flat: tuple[torch.Tensor, list[tuple[torch.Tensor, int, int]]] | None = None
     param_groups: list[dict[str, Any]]
     state: Any
 
-    def _runs(self, lr: float | torch.Tensor, runs: int) -> None:
+    def _runs(self, lr: float | list[float], runs: int) -> None:
+        """A stack's learning rates (``lr`` a list): a [K] device tensor for the math, and the exact
+        values (``run_lrs``), which a run's checkpoint and log rows report: float32 would turn 1e-4
+        into 9.99e-5."""
         self.runs = runs
-        _per_run_lr(self, lr)  # type: ignore[arg-type]
+        if isinstance(lr, list):
+            self.run_lrs = [float(x) for x in lr]
+            device = self.param_groups[0]["params"][0].device
+            for group in self.param_groups:
+                group["lr"] = torch.tensor(self.run_lrs, dtype=torch.float32, device=device)
 
     def attach_flat(self, flat: torch.Tensor, spans: list[tuple[torch.Tensor, int, int]]) -> None:
         """Update ``flat`` ([K, P], every parameter's storage: ``spans`` gives each parameter's columns)
@@ -105,9 +103,9 @@ class RunAdam(_Masked, torch.optim.Adam):
     """``torch.optim.Adam`` (no AMSGrad) for ``runs`` stacked runs, with a per-run mask and step count."""
 
     def __init__(
-        self, params: Any, lr: float | torch.Tensor, betas: tuple[float, float], weight_decay: float = 0.0, runs: int = 1
+        self, params: Any, lr: float | list[float], betas: tuple[float, float], weight_decay: float = 0.0, runs: int = 1
     ):
-        super().__init__(params, lr=lr if not isinstance(lr, torch.Tensor) else 1.0, betas=betas, weight_decay=weight_decay)
+        super().__init__(params, lr=1.0 if isinstance(lr, list) else lr, betas=betas, weight_decay=weight_decay)
         self._runs(lr, runs)
 
     def _new_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -141,8 +139,8 @@ class RunAdam(_Masked, torch.optim.Adam):
 class RunSGD(_Masked, torch.optim.SGD):
     """``torch.optim.SGD`` (no dampening, no Nesterov) for ``runs`` stacked runs, with a per-run mask."""
 
-    def __init__(self, params: Any, lr: float | torch.Tensor, momentum: float = 0.0, weight_decay: float = 0.0, runs: int = 1):
-        super().__init__(params, lr=lr if not isinstance(lr, torch.Tensor) else 1.0, momentum=momentum, weight_decay=weight_decay)
+    def __init__(self, params: Any, lr: float | list[float], momentum: float = 0.0, weight_decay: float = 0.0, runs: int = 1):
+        super().__init__(params, lr=1.0 if isinstance(lr, list) else lr, momentum=momentum, weight_decay=weight_decay)
         self._runs(lr, runs)
 
     def _new_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -162,19 +160,13 @@ class RunSGD(_Masked, torch.optim.SGD):
         return g * lr
 
 
-def make_optimizer(
-    params: Any, cfg: Any, runs: int = 1, lr: list[float] | None = None, device: torch.device | str = "cpu"
-) -> torch.optim.Optimizer:
+def make_optimizer(params: Any, cfg: Any, runs: int = 1, lr: list[float] | None = None) -> torch.optim.Optimizer:
     """Adam with the configured lr and betas (ganhacks trick 9), or SGD; for a stack, ``lr`` holds
     each run's learning rate."""
-    rate: float | torch.Tensor = cfg.lr if lr is None else torch.tensor(lr, dtype=torch.float32, device=device)
+    rate: float | list[float] = cfg.lr if lr is None else lr
     if cfg.name == "sgd":
-        opt: torch.optim.Optimizer = RunSGD(params, lr=rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay, runs=runs)
-    else:
-        opt = RunAdam(params, lr=rate, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, runs=runs)
-    if lr is not None:
-        opt.run_lrs = [float(x) for x in lr]  # type: ignore[attr-defined]
-    return opt
+        return RunSGD(params, lr=rate, momentum=cfg.momentum, weight_decay=cfg.weight_decay, runs=runs)
+    return RunAdam(params, lr=rate, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, runs=runs)
 
 
 class PerRun:
@@ -198,9 +190,9 @@ class PerRun:
 
 
 class RunSlice:
-    """Run ``k``'s share of a stacked optimiser, seen as a single run's optimiser: what a run's
-    checkpoint, the doctor's remedies and ``--resume`` read and write. Its ``state_dict()`` is
-    ``torch.optim``'s format for that run alone."""
+    """Run ``k``'s share of a stacked optimiser (one with :meth:`~_Masked.attach_flat`), seen as a
+    single run's optimiser: what a run's checkpoint, the doctor's remedies and ``--resume`` read and
+    write. Its ``state_dict()`` is ``torch.optim``'s format for that run alone."""
 
     def __init__(self, opt: torch.optim.Optimizer, k: int):
         self.opt, self.k = opt, k
@@ -248,26 +240,18 @@ class RunSlice:
         if len(params) != sum(len(g["params"]) for g in sd["param_groups"]):
             raise ValueError("loaded state dict has a different number of parameters than the optimizer")
         for i, p in enumerate(params):
-            entry = saved.get(i)
-            if not entry:
-                continue
-            st = opt.state[p]
-            for name, value in entry.items():
+            st = opt.state[p]  # views of the flat state, made by attach_flat
+            for name, value in (saved.get(i) or {}).items():
+                if not isinstance(value, torch.Tensor):
+                    continue
+                if name not in st:
+                    raise ValueError(f"loaded optimizer state has '{name}', which this optimizer does not keep")
                 if name == "step":
-                    if "step" not in st:
-                        st["step"] = torch.zeros(runs, device=p.device)
                     st["step"].view(runs)[k] = value.to(st["step"].device, st["step"].dtype).reshape(())
-                elif isinstance(value, torch.Tensor):
-                    if name not in st:
-                        st[name] = torch.zeros_like(p)
-                    if st[name][k].shape != value.shape:
-                        raise ValueError(f"optimizer state {name} has shape {tuple(value.shape)}, not {tuple(st[name][k].shape)}")
-                    st[name][k].copy_(value)
-        # Adam's other runs must have their step counts too, even if this run was the first to load.
-        for p in params:
-            st = opt.state.get(p)
-            if st and "exp_avg" in st and "step" not in st:
-                st["step"] = torch.zeros(runs, device=p.device)
+                    continue
+                if st[name][k].shape != value.shape:
+                    raise ValueError(f"optimizer state {name} has shape {tuple(value.shape)}, not {tuple(st[name][k].shape)}")
+                st[name][k].copy_(value)
         self.set_lr(float(sd["param_groups"][0]["lr"]))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ganhacks.config import RunConfig, build_config, changed_keys, dump_yaml, flatten, from_dict, load_yaml, to_dict
+from ganhacks.data import Dataset
 from ganhacks.errors import GanhacksError
 from ganhacks.fileio import atomic_write
 from ganhacks.training.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint, remove_checkpoint
@@ -101,7 +102,7 @@ def resume_run(
     allow_config_change: bool = False,
     quiet: bool = True,
     check_only: bool = False,
-    data: Any = None,
+    data: Dataset | None = None,
 ):
     """Open run ``path`` at its newest loadable checkpoint and return a Trainer ready to ``fit()`` up to
     ``steps`` in total (default: the configured total). ``overrides`` are ``key=value`` changes, refused

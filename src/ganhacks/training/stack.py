@@ -78,9 +78,6 @@ class _Stacked(nn.Module):
         # stack calls each run's hooks on its slice.
         self._hooked = [(k, m) for k, m in enumerate(mods) if m._forward_hooks]
 
-    def runs_with_hooks(self) -> list[tuple[int, nn.Module]]:
-        return self._hooked
-
     def reshare(self) -> None:
         """Point each run's own parameters at its slice of the stack's again (after they moved)."""
         for name, p in self.named_parameters(recurse=False):
@@ -97,11 +94,10 @@ class _Stacked(nn.Module):
         return torch.cat(parts, dim=1) if self.conv else torch.stack(parts)
 
     def hooked(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        hooked = self.runs_with_hooks()
-        if not hooked:
+        if not self._hooked:
             return out
         parts = [self.slice(out, k) for k in range(self.K)]
-        for k, m in hooked:
+        for k, m in self._hooked:
             for hook in m._forward_hooks.values():
                 result = hook(m, (self.slice(x, k),), parts[k])
                 if result is not None:

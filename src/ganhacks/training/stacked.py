@@ -101,8 +101,8 @@ class StackTrainer:
         """One optimiser per network over the stacked weights; each run's own optimiser becomes its
         share of it (a :class:`RunSlice`), taking along any state it had (a resumed run's)."""
         trainers, cfg = self.trainers, self.trainers[0].cfg
-        opt_g = make_optimizer(G.parameters(), cfg.optim.g, self.K, [t.cfg.optim.g.lr for t in trainers], self.device)
-        opt_d = make_optimizer(D.parameters(), cfg.optim.d, self.K, [t.cfg.optim.d.lr for t in trainers], self.device)
+        opt_g = make_optimizer(G.parameters(), cfg.optim.g, self.K, [t.cfg.optim.g.lr for t in trainers])
+        opt_d = make_optimizer(D.parameters(), cfg.optim.d, self.K, [t.cfg.optim.d.lr for t in trainers])
         # One [K, P] tensor of weights per network: the optimiser's arithmetic is then a few kernels.
         opt_g.attach_flat(*flatten_weights(G, self.K))  # type: ignore[attr-defined]
         opt_d.attach_flat(*flatten_weights(D, self.K))  # type: ignore[attr-defined]
