@@ -193,6 +193,14 @@ def test_train_seeds_cli(cli, tmp_path):
     assert code == 2 and "--seed and --seeds" in err
 
 
+def test_train_stacked_api(tmp_path):
+    import ganhacks
+
+    runs = ganhacks.train_stacked(data__name="ring8", train__steps=10, seeds=[3, 4], out=tmp_path)
+    assert [r.config.train.seed for r in runs] == [3, 4] and all(r.step == 10 for r in runs)
+    assert runs[1].sample(5).shape == (5, 2)
+
+
 def test_parse_seeds():
     assert parse_seeds("3") == [0, 1, 2] and parse_seeds("4-6") == [4, 5, 6]
     for bad in ("0", "5-2", "a", "-1"):
