@@ -16,6 +16,7 @@ from ganhacks.sampling import generate, latents
 from ganhacks.training.checkpoint import list_checkpoints, load_checkpoint
 from ganhacks.training.rundir import RunDir, new_run_dir
 from ganhacks.tricks import Trick, TrickStack, build_tricks
+from ganhacks.tricks.weights import generator_name
 
 
 class Run:
@@ -129,7 +130,8 @@ class Run:
 
         data = load_data(self.config.data)
         weights = inception_weights or self.config.eval.inception_weights
-        result = {"step": self.step, **Evaluator(data, weights, quiet=quiet)(self.sample, n or self.config.eval.n)}
+        sample = Evaluator(data, weights, quiet=quiet)(self.sample, n or self.config.eval.n)
+        result = {"step": self.step, "generator": generator_name(self.G), **sample}
         write_eval(self.path, result)
         return result
 

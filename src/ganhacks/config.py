@@ -48,8 +48,9 @@ class DataConfig:
 class ModelConfig:
     """Generator and discriminator architecture."""
 
-    arch: Literal["auto", "mlp", "dcgan"] = "auto"
-    """Auto: the PacGAN MLPs for 2D data, DCGAN for images."""
+    arch: Literal["auto", "mlp", "dcgan", "resnet"] = "auto"
+    """Auto: the PacGAN MLPs for 2D data, DCGAN for images of DCGAN's sizes (8 to 64), the ResNet for
+    128-pixel images. resnet: SNGAN-style residual G and D for images of 32, 64 or 128 pixels."""
     z_dim: int | None = None
     """Latent size. Auto: 2 for 2D data (PacGAN), 100 for images (DCGAN)."""
     ngf: int = 64
@@ -65,11 +66,12 @@ class ModelConfig:
     g_norm: Literal["auto", "batch", "instance", "layer", "none"] = "auto"
     """G's normalisation (ganhacks trick 4). Auto: batch."""
     d_norm: Literal["auto", "batch", "instance", "layer", "none"] = "auto"
-    """D's normalisation (ganhacks trick 4). Auto: batch for DCGAN, none for the maxout MLP."""
+    """D's normalisation (ganhacks trick 4). Auto: batch for DCGAN, none for the maxout MLP and the ResNet."""
     g_act: Literal["auto", "relu", "leaky_relu"] = "auto"
     """G's activation (ganhacks trick 5). Auto: relu."""
     d_act: Literal["auto", "relu", "leaky_relu", "maxout"] = "auto"
-    """D's activation (ganhacks trick 5). Auto: leaky_relu (0.2) for DCGAN; maxout, the only choice, for the MLP."""
+    """D's activation (ganhacks trick 5). Auto: leaky_relu (0.2) for DCGAN, relu for the ResNet; maxout,
+    the only choice, for the MLP."""
     up: Literal["convtranspose", "pixelshuffle", "nearest"] = "convtranspose"
     """DCGAN G's 2x upsampling (ganhacks trick 5): strided ConvTranspose, conv + PixelShuffle, or nearest + conv."""
     down: Literal["strided", "avgpool", "maxpool"] = "strided"
@@ -265,6 +267,83 @@ class VAEConfig:
 
 
 @dataclass(frozen=True)
+class R1Config:
+    """R1 (Mescheder et al. 2018): D's loss gains gamma/2 * E ||grad_x D(x)||^2 on real data."""
+
+    gamma: float = 10.0
+    every: int = 1
+    """Lazy regularisation (StyleGAN2): every k steps, as an update of its own, with the penalty
+    scaled by k. 1 adds it to every D update's loss."""
+
+
+@dataclass(frozen=True)
+class R2Config(R1Config):
+    """R2: the same penalty on D's fakes (Mescheder et al. 2018)."""
+
+
+@dataclass(frozen=True)
+class GradientPenaltyConfig:
+    """WGAN-GP (Gulrajani et al. 2017): weight * E (||grad D(x_hat)|| - 1)^2 at random points x_hat
+    between a real and a fake sample; meant for loss=wasserstein."""
+
+    weight: float = 10.0
+
+
+@dataclass(frozen=True)
+class SpectralNormConfig:
+    """Spectral normalisation (Miyato et al. 2018): each weight divided by its largest singular value,
+    estimated by one power iteration per forward pass (torch's own parametrization)."""
+
+    which: Literal["d", "g", "both"] = "d"
+
+
+@dataclass(frozen=True)
+class EMAConfig:
+    """An exponential moving average of G's weights (Karras et al. 2018; StyleGAN2-ADA's form), used
+    for samples, evaluation and the doctor's probe."""
+
+    half_life: float = 10_000.0
+    """Images after which an old weight's share has halved."""
+    rampup: float | None = 0.05
+    """The half-life is at most this fraction of the images seen so far, so early weights fade fast
+    (null: the full half-life from the start)."""
+
+
+@dataclass(frozen=True)
+class DiffAugmentConfig:
+    """DiffAugment (Zhao et al. 2020): the same random, differentiable augmentations of every batch D
+    sees, real and fake, in both updates; for small image data sets."""
+
+    policy: str = "color,translation,cutout"
+    """A comma-separated subset of color, translation and cutout."""
+
+
+@dataclass(frozen=True)
+class ADAConfig:
+    """Adaptive augmentation (Karras et al. 2020, StyleGAN2-ADA): each DiffAugment op is applied to each
+    sample with probability p, and p follows D's overfitting r_t = E[sign(D(real))] towards ``target``."""
+
+    target: float = 0.6
+    interval: int = 4
+    """Steps between adjustments of p (r_t is averaged over them)."""
+    speed: float = 500_000.0
+    """Images over which p can move from 0 to 1 (StyleGAN2-ADA: 500k)."""
+    p: float = 0.0
+    """p at the first step."""
+    policy: str = "color,translation,cutout"
+
+
+@dataclass(frozen=True)
+class LeCamConfig:
+    """The LeCam regulariser (Tseng et al. 2021): D's outputs are pulled towards moving averages of its
+    outputs on the other kind of sample, which limits how far D can separate them on little data."""
+
+    weight: float = 0.3
+    decay: float = 0.99
+    """Decay of the moving averages (anchors) of D's mean output on real and on fake samples."""
+
+
+@dataclass(frozen=True)
 class TricksConfig:
     """Tricks that hook into the loop. Each is off (null) unless set: ``--set tricks.NAME=on`` turns
     one on with its defaults, ``--set tricks.NAME.KEY=VALUE`` turns it on and sets a key."""
@@ -282,6 +361,26 @@ class TricksConfig:
     conditional: ConditionalConfig | None = None
     acgan: ACGANConfig | None = None
     vae: VAEConfig | None = None
+    r1: R1Config | None = None
+    r2: R2Config | None = None
+    gradient_penalty: GradientPenaltyConfig | None = None
+    spectral_norm: SpectralNormConfig | None = None
+    ema: EMAConfig | None = None
+    diffaugment: DiffAugmentConfig | None = None
+    ada: ADAConfig | None = None
+    lecam: LeCamConfig | None = None
+
+
+AUGMENT_OPS = ("color", "translation", "cutout")
+
+
+def augment_policy(text: str, key: str) -> tuple[str, ...]:
+    """The ops of a DiffAugment policy string, checked; an unknown or empty one is a ConfigError."""
+    ops = tuple(o.strip() for o in text.split(",") if o.strip())
+    bad = [o for o in ops if o not in AUGMENT_OPS]
+    if bad or not ops:
+        raise ConfigError(f"Config key '{key}' must be a comma-separated subset of {','.join(AUGMENT_OPS)}, got {text!r}.")
+    return ops
 
 
 @dataclass(frozen=True)
@@ -345,9 +444,14 @@ class RunConfig:
     """The root of a run's configuration; ``config.yaml`` is this, resolved."""
 
     preset: str = "baseline"
-    loss: Literal["nonsaturating", "minimax", "flip_labels"] = "nonsaturating"
-    """G loss (ganhacks trick 2). nonsaturating: max log D(G(z)); minimax: min log(1 - D(G(z)));
-    flip_labels: G trained on D's loss with real and fake swapped, BCE(D(G(z)), 1)."""
+    loss: Literal[
+        "nonsaturating", "minimax", "flip_labels", "hinge", "wasserstein", "least_squares", "relativistic"
+    ] = "nonsaturating"
+    """The GAN objective. The seed's G losses (ganhacks trick 2), each with D's cross-entropy:
+    nonsaturating: max log D(G(z)); minimax: min log(1 - D(G(z))); flip_labels: G trained on D's loss
+    with real and fake swapped, BCE(D(G(z)), 1). Later objectives, which set D's loss too: hinge
+    (SNGAN, BigGAN); wasserstein (use with tricks.gradient_penalty: WGAN-GP); least_squares (LSGAN);
+    relativistic (the relativistic average standard GAN)."""
     latent: Literal["gaussian", "uniform"] = "gaussian"
     """Latent distribution (ganhacks trick 3): N(0, I), or U(-1, 1) (the seed advises against it)."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -381,7 +485,20 @@ PRESETS: dict[str, dict[str, Any]] = {
             "g_noise": {"sigma": 0.1},  # trick 13: decaying noise after G's activations
         },
     },
+    # The stabilisers that came after the seed (docs/results.md says how they were chosen): the hinge
+    # loss, spectral norm on D, an EMA generator, and DiffAugment for images.
+    "modern": {
+        "loss": "hinge",
+        "tricks": {
+            "spectral_norm": {"which": "d"},
+            "ema": {},
+            "diffaugment": {"policy": "color,translation,cutout"},
+        },
+    },
 }
+
+# Settings of a preset that only apply to images: 2D data gets the rest of the preset without them.
+PRESET_IMAGE_ONLY: dict[str, tuple[str, ...]] = {"modern": ("tricks.diffaugment",)}
 
 
 # --------------------------------------------------------------------------- parsing
@@ -704,6 +821,13 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"Config key 'optim.{net}.momentum' must be in [0, 1), got {o.momentum}.")
     _validate_tricks(cfg.tricks)
     _validate_doctor(cfg.doctor)
+    if cfg.loss in ("hinge", "wasserstein"):
+        for name in ("label_smoothing", "noisy_labels"):
+            if getattr(cfg.tricks, name) is not None:
+                raise ConfigError(
+                    f"tricks.{name} changes D's targets, which loss={cfg.loss} does not have; use it with a "
+                    "cross-entropy, least_squares or relativistic loss, or switch it off."
+                )
     if cfg.tricks.vae and cfg.latent != "gaussian":
         raise ConfigError("tricks.vae pulls the encoder towards a N(0, I) prior, so it needs latent=gaussian.")
     dev = cfg.train.device
@@ -779,6 +903,33 @@ def _validate_tricks(t: TricksConfig) -> None:
         probability("tricks.replay.p", t.replay.p)
         if t.replay.size < 1:
             raise ConfigError(f"Config key 'tricks.replay.size' must be a positive number, got {t.replay.size}.")
+    for name in ("r1", "r2"):
+        section = getattr(t, name)
+        if section is not None and (section.gamma < 0 or section.every < 1):
+            raise ConfigError(f"Config keys 'tricks.{name}.gamma' and '.every' must be >= 0 and >= 1, got "
+                              f"{section.gamma} and {section.every}.")  # fmt: skip
+    if t.gradient_penalty and t.gradient_penalty.weight < 0:
+        raise ConfigError(f"Config key 'tricks.gradient_penalty.weight' must be >= 0, got {t.gradient_penalty.weight}.")
+    if t.ema:
+        if not t.ema.half_life > 0:
+            raise ConfigError(f"Config key 'tricks.ema.half_life' must be a positive number of images, got {t.ema.half_life}.")
+        if t.ema.rampup is not None and not t.ema.rampup > 0:
+            raise ConfigError(f"Config key 'tricks.ema.rampup' must be positive or null, got {t.ema.rampup}.")
+    if t.diffaugment:
+        augment_policy(t.diffaugment.policy, "tricks.diffaugment.policy")
+    if t.ada:
+        augment_policy(t.ada.policy, "tricks.ada.policy")
+        probability("tricks.ada.p", t.ada.p)
+        if not -1.0 <= t.ada.target <= 1.0:
+            raise ConfigError(f"Config key 'tricks.ada.target' is a target for E[sign(D(real))] and must be in [-1, 1], "
+                              f"got {t.ada.target}.")  # fmt: skip
+        if t.ada.interval < 1 or not t.ada.speed > 0:
+            raise ConfigError("Config keys 'tricks.ada.interval' and 'tricks.ada.speed' must be positive numbers.")
+        if t.diffaugment:
+            raise ConfigError("tricks.ada and tricks.diffaugment both augment D's inputs (ADA adapts DiffAugment's "
+                              "ops); switch one of them off.")  # fmt: skip
+    if t.lecam and (t.lecam.weight < 0 or not 0.0 <= t.lecam.decay < 1.0):
+        raise ConfigError("Config keys 'tricks.lecam.weight' (>= 0) and 'tricks.lecam.decay' (in [0, 1)) are out of range.")
 
 
 def auto_warmup(steps: int) -> int:
@@ -837,16 +988,20 @@ def dump_yaml(cfg: RunConfig) -> str:
 def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, channels: int | None) -> RunConfig:
     """Fill every auto (None) field from the data kind; the result has no auto left."""
     two_d = kind == "2d"
-    mlp = (cfg.model.arch if cfg.model.arch != "auto" else ("mlp" if two_d else "dcgan")) == "mlp"
+    arch = cfg.model.arch
+    if arch == "auto":
+        arch = "mlp" if two_d else ("resnet" if size == 128 else "dcgan")
+    mlp, resnet = arch == "mlp", arch == "resnet"
     ch: dict[str, Any] = {
         "data.size": size,
         "data.channels": channels,
-        "model.arch": cfg.model.arch if cfg.model.arch != "auto" else ("mlp" if two_d else "dcgan"),
+        "model.arch": arch,
         "model.z_dim": cfg.model.z_dim or (2 if two_d else 100),
         "model.g_norm": "batch" if cfg.model.g_norm == "auto" else cfg.model.g_norm,
-        "model.d_norm": ("none" if mlp else "batch") if cfg.model.d_norm == "auto" else cfg.model.d_norm,
+        "model.d_norm": ("none" if mlp or resnet else "batch") if cfg.model.d_norm == "auto" else cfg.model.d_norm,
         "model.g_act": "relu" if cfg.model.g_act == "auto" else cfg.model.g_act,
-        "model.d_act": ("maxout" if mlp else "leaky_relu") if cfg.model.d_act == "auto" else cfg.model.d_act,
+        "model.d_act": {"mlp": "maxout", "resnet": "relu"}.get(arch, "leaky_relu") if cfg.model.d_act == "auto"
+        else cfg.model.d_act,
         "train.batch_size": cfg.train.batch_size or (100 if two_d else 64),
         "train.sample_every": cfg.train.sample_every or max(1, math.ceil(cfg.train.steps / 10)),
         "checkpoint.every": cfg.checkpoint.every or max(1, math.ceil(cfg.train.steps / 4)),
@@ -860,16 +1015,28 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
         noise = getattr(cfg.tricks, name)
         if noise is not None and noise.until is None:
             ch[f"tricks.{name}"] = dataclasses.replace(noise, until=max(1, cfg.train.steps // 2))
+    if two_d:
+        for key in PRESET_IMAGE_ONLY.get(cfg.preset, ()):
+            name = key.split(".")[1]
+            if getattr(cfg.tricks, name) == getattr(from_dict(RunConfig, PRESETS[cfg.preset]).tricks, name):
+                # as the preset set it, not as the user did: leave it out
+                ch[key] = None
     out = replace(cfg, **ch)
     pack = out.tricks.pack
     if pack is not None and out.train.batch_size % pack.m:
         raise ConfigError(
             f"tricks.pack.m={pack.m} needs train.batch_size divisible by {pack.m}, got {out.train.batch_size}; change one of them."
         )
+    for name in ("diffaugment", "ada"):
+        if two_d and getattr(out.tricks, name) is not None:
+            raise ConfigError(f"tricks.{name} augments images; 2D data has none to augment, so switch it off.")
     if two_d and out.model.arch != "mlp":
         raise ConfigError("2D data needs model.arch=mlp; DCGAN is for images.")
-    if not two_d and out.model.arch != "dcgan":
-        raise ConfigError("Image data needs model.arch=dcgan; the MLP is for 2D point data.")
+    if not two_d and out.model.arch not in ("dcgan", "resnet"):
+        raise ConfigError("Image data needs model.arch=dcgan or resnet; the MLP is for 2D point data.")
+    if out.model.arch == "resnet" and (out.model.up, out.model.down) != ("convtranspose", "strided"):
+        raise ConfigError("model.up and model.down choose DCGAN's resampling; the ResNet always upsamples by nearest "
+                          "neighbour and downsamples by average pooling, so leave them at their defaults.")  # fmt: skip
     if out.model.arch == "mlp":
         if cfg.model.d_act not in ("auto", "maxout"):
             raise ConfigError("The 2D protocol's D uses maxout units, so model.d_act must stay auto (maxout).")
@@ -880,5 +1047,5 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
         if (out.model.up, out.model.down) != ("convtranspose", "strided"):
             raise ConfigError("model.up and model.down choose DCGAN's resampling; they do not apply to the 2D MLPs.")
     elif out.model.d_act == "maxout":
-        raise ConfigError("model.d_act=maxout is the 2D MLP's; for DCGAN choose relu or leaky_relu.")
+        raise ConfigError(f"model.d_act=maxout is the 2D MLP's; for {out.model.arch} choose relu or leaky_relu.")
     return out

@@ -54,9 +54,13 @@ def generate(
     autocast: contextlib.AbstractContextManager | None = None,
     labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """G(z) on the CPU in float32, in eval mode (BatchNorm running statistics), ``chunk`` latents at a time.
+    """G(z) on the CPU in float32, in eval mode (BatchNorm running statistics), ``chunk`` latents at a time,
+    from G's moving average when it has one (tricks.ema).
     ``labels`` [n] picks the classes of a class-conditional G (default: :func:`default_labels`)."""
+    from ganhacks.tricks.weights import sampling_forward
+
     device = next(G.parameters()).device
+    forward = sampling_forward(G)  # the EMA weights when tricks.ema is on
     if labels is None:
         labels = default_labels(G, len(z))
     was_training = G.training
@@ -66,7 +70,7 @@ def generate(
         for i, part in enumerate(z.split(chunk)):
             y = labels[i * chunk : (i + 1) * chunk].to(device) if labels is not None else None
             with autocast or contextlib.nullcontext():
-                outs.append(G(part.to(device), y).float().cpu())
+                outs.append(forward(part.to(device), y).float().cpu())
         return torch.cat(outs)
     finally:
         G.train(was_training)

@@ -7,6 +7,7 @@ from torch import nn
 from ganhacks.config import RunConfig
 from ganhacks.models.dcgan import SUPPORTED_SIZES, DCGANDiscriminator, DCGANGenerator
 from ganhacks.models.mlp import MLPDiscriminator, MLPGenerator
+from ganhacks.models.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = [
     "SUPPORTED_SIZES",
@@ -14,6 +15,8 @@ __all__ = [
     "DCGANGenerator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "ResNetDiscriminator",
+    "ResNetGenerator",
     "build_models",
 ]
 
@@ -25,6 +28,10 @@ def build_models(cfg: RunConfig, shape: list[int]) -> tuple[nn.Module, nn.Module
         dim = shape[0]
         G = MLPGenerator(m.z_dim, m.mlp_g_hidden, m.mlp_g_layers, dim, norm=m.g_norm, act=m.g_act)
         D = MLPDiscriminator(dim, m.mlp_d_hidden, m.mlp_d_layers, m.mlp_d_pieces, norm=m.d_norm)
+    elif m.arch == "resnet":
+        channels, size = shape[0], shape[-1]
+        G = ResNetGenerator(m.z_dim, size, channels, m.ngf, norm=m.g_norm, act=m.g_act)
+        D = ResNetDiscriminator(size, channels, m.ndf, norm=m.d_norm, act=m.d_act)
     else:
         channels, size = shape[0], shape[-1]
         G = DCGANGenerator(m.z_dim, size, channels, m.ngf, norm=m.g_norm, act=m.g_act, up=m.up)

@@ -73,17 +73,20 @@ def init_normal(m: nn.Module) -> nn.Module:
 
 def widen_first_layer(module: nn.Module, factor: int = 1, extra: int = 0) -> None:
     """Replace the first Linear / Conv2d / ConvTranspose2d inside ``module`` by a fresh one that takes
-    ``inputs * factor + extra`` inputs: PacGAN packs samples into channels, conditioning adds label channels."""
-    for name, child in module.named_modules():
+    ``inputs * factor + extra`` inputs: PacGAN packs samples into channels, conditioning adds label channels.
+    A module whose input feeds several layers (a residual block's convolution and its shortcut) names
+    them all in an ``input_layers`` attribute, and each is widened."""
+    layers = [(n, c) for n, c in module.named_modules() if isinstance(c, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
+    targets = getattr(module, "input_layers", None)
+    chosen = [(n, c) for n, c in layers if n in targets] if targets is not None else layers[:1]
+    if not chosen:
+        raise ValueError(f"{type(module).__name__} has no Linear or convolution layer to widen")
+    for name, child in chosen:
         if isinstance(child, nn.Linear):
             new: nn.Module = nn.Linear(child.in_features * factor + extra, child.out_features, bias=child.bias is not None)
-        elif isinstance(child, (nn.Conv2d, nn.ConvTranspose2d)):
+        else:
             cin = child.in_channels * factor + extra
             new = type(child)(cin, child.out_channels, child.kernel_size, child.stride, child.padding,
                               bias=child.bias is not None)  # fmt: skip
-        else:
-            continue
         parent = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
         setattr(parent, name.rpartition(".")[2], init_normal(new).to(child.weight.device))
-        return
-    raise ValueError(f"{type(module).__name__} has no Linear or convolution layer to widen")

@@ -33,6 +33,8 @@ HINTS: dict[str, str] = {
     "stalled": "G's weights no longer move: check that optim.g.lr is not tiny and that D is not saturated (loss=nonsaturating)",
 }
 CODES = tuple(HINTS)
+ADA_P = "trick/ada/p"  # ADA's augmentation probability, as the trick logs it
+ADA_HIGH = 0.9  # a p above this leaves augmentation little more to give
 
 # What doctor.action=rollback changes by default, per failure (doctor.remedy overrides it for all).
 AUTO_REMEDIES: dict[str, list[str]] = {
@@ -122,8 +124,12 @@ class Detector:
         s.count += 1
         if s.count >= self.need and not s.raised:
             s.raised = True
-            return Event(self.code, s.since, int(row["step"]), evidence, HINTS[self.code])  # type: ignore[arg-type]
+            return Event(self.code, s.since, int(row["step"]), evidence, self.hint(row))  # type: ignore[arg-type]
         return None
+
+    def hint(self, row: dict[str, Any]) -> str:
+        """What to try, as of the row that raised the event."""
+        return HINTS[self.code]
 
     def warm_up(self, row: dict[str, Any]) -> None:
         """Called instead of :meth:`update` during the warm-up, for detectors that learn what is usual."""
@@ -175,7 +181,7 @@ class NonFinite(Detector):
         bad.update({k: row[k] for k in self.KEYS if k in row and row[k] is None})  # NaN written as null
         if row.get("doctor/finite") == 0.0:
             bad["weights_finite"] = 0.0
-        for key in ("skipped_d", "skipped_g"):  # the share of updates the loop refused to apply
+        for key in ("skipped_d", "skipped_g", "skipped_d_reg"):  # the share of updates the loop refused to apply
             if (_num(row, key) or 0.0) > 0.0:
                 bad[key] = row[key]
         return {k: (float("nan") if v is None else v) for k, v in bad.items()} or None
@@ -209,8 +215,21 @@ class DWins(Detector):
         if d_real is None or d_fake is None:
             return UNKNOWN
         if d_real - d_fake >= self.cfg.d_gap:
-            return {"d_real": d_real, "d_fake": d_fake, "loss_d": _num(row, "loss_d") or float("nan")}
+            evidence = {"d_real": d_real, "d_fake": d_fake, "loss_d": _num(row, "loss_d") or float("nan")}
+            if (p := _num(row, ADA_P)) is not None:
+                evidence["ada_p"] = p
+            return evidence
         return None
+
+    def hint(self, row: dict[str, Any]) -> str:
+        p = _num(row, ADA_P)
+        if p is None:
+            return HINTS[self.code] + "; on a small image data set, tricks.ada or tricks.diffaugment"
+        if p >= ADA_HIGH:
+            return (f"D overpowers G although ADA already augments at p={p:.2g}, near its limit: more data, a smaller "
+                    "D (model.ndf), tricks.lecam or tricks.r1, or a lower optim.d.lr")  # fmt: skip
+        return (f"D overpowers G and ADA's p={p:.2g} is still adjusting: it moves by tricks.ada.speed images from 0 to "
+                "1, so lower tricks.ada.speed to let it react faster, or add tricks.lecam")  # fmt: skip
 
 
 class GFoolsWithGarbage(Detector):

@@ -44,6 +44,7 @@ from ganhacks.training.rundir import RunDir
 from ganhacks.training.stack import SingleD, SingleG
 from ganhacks.training.step import Step
 from ganhacks.tricks import Trick, TrickStack, build_tricks
+from ganhacks.tricks.weights import generator_name
 
 log = logging.getLogger("ganhacks")
 
@@ -320,7 +321,7 @@ class Trainer:
         with self.rng_neutral():
             if self._evaluator is None:
                 self._evaluator = Evaluator(self.data, self.cfg.eval.inception_weights, quiet=self.quiet)
-            result = {"step": self.step, **self._evaluator(self.sample, self.cfg.eval.n)}
+            result = {"step": self.step, "generator": generator_name(self.G), **self._evaluator(self.sample, self.cfg.eval.n)}
         if self.run is not None:
             write_eval(self.run.path, result)
         return result

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from ganhacks.config import RunConfig, flatten, to_dict
+from ganhacks.losses import OBJECTIVES
 from ganhacks.monitor.stats import StackCollector, collecting
 from ganhacks.training.loop import Trainer, global_rng_state
 from ganhacks.training.optim import PerRun, RunSlice, make_optimizer
@@ -38,7 +39,12 @@ VALUE_TRICKS = ("label_smoothing", "noisy_labels", "instance_noise", "g_noise", 
 # Tricks that change shapes but nothing else: runs share a stack when these settings are equal.
 SHAPE_TRICKS = ("pack",)
 # Tricks that change the step's control flow or the networks in ways a stack cannot hold: alone.
-SOLO_TRICKS = ("swap", "loss_threshold", "vae", "minibatch_stddev", "minibatch_discrimination", "conditional", "acgan")
+SOLO_TRICKS = (
+    "swap", "loss_threshold", "vae", "minibatch_stddev", "minibatch_discrimination", "conditional", "acgan",
+    # Not yet stacked: the gradient penalties and R1's lazy phase differentiate each run's own D, spectral
+    # norm and the EMA add parametrizations and buffers the stacked layers do not hold.
+    "r1", "r2", "gradient_penalty", "spectral_norm", "ema", "diffaugment", "ada", "lecam",
+)  # fmt: skip
 # Config keys that may differ between the runs of one stack.
 PER_RUN_KEYS = ("preset", "train.seed", "optim.g.lr", "optim.d.lr", "loss", "latent", *(f"tricks.{t}" for t in VALUE_TRICKS))
 PER_RUN_SECTIONS = ("doctor", "eval", *(f"tricks.{t}" for t in VALUE_TRICKS))
@@ -58,6 +64,9 @@ def stack_key(cfg: RunConfig) -> str | None:
     shared = {
         k: v for k, v in flat.items() if k not in PER_RUN_KEYS and not k.startswith(tuple(s + "." for s in PER_RUN_SECTIONS))
     }
+    # Runs may differ in their loss, but a Wasserstein critic logs no D(real) / D(fake), and a stack
+    # logs them for all of its runs or for none.
+    shared["loss.scored"] = OBJECTIVES[cfg.loss].score is not None
     return json.dumps(shared, sort_keys=True, default=str)
 
 

@@ -80,6 +80,10 @@ class Step:
         self.batch_size, self.d_steps, self.mixed = cfg.train.batch_size, cfg.train.d_steps, cfg.train.d_batches == "mixed"
         # With each run's own networks, its losses are computed on its own tensors too (see StepNets.per_run).
         self.per_run = G.per_run and self.K > 1
+        # Each run's D and G losses (the config's `loss`; the runs of one stack may differ in it).
+        self.objectives = [losses.OBJECTIVES[r.cfg.loss] for r in self.runs]
+        self.objective = self.objectives[0] if len({r.cfg.loss for r in self.runs}) == 1 else None
+        self.g_needs_real = any(o.g_needs_real for o in self.objectives)
         self.hooks = True  # whether any run has a trick, as of the step under way
         # Runs the doctor stopped (or that finished before the others) keep their weights: a [K] mask.
         self.active = torch.ones(self.K, dtype=torch.bool, device=device)
@@ -129,11 +133,24 @@ class Step:
         idx = torch.stack([s.next_indices() for s in samplers])  # [K, N]
         return first.x[idx], (first.y[idx] if first.y is not None else None)
 
-    def _loss(self, fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> torch.Tensor:
-        """``fn`` over [K, N] logits and targets: [K] losses, each on its run's own copy when per run."""
-        if not self.per_run:
-            return fn(*args)
-        return torch.stack([fn(*(a[k].clone() for a in args)) for k in range(self.K)])
+    def _loss(self, pick: Callable[[losses.Objective], Callable[..., torch.Tensor]], *args: torch.Tensor | None) -> torch.Tensor:
+        """Each run's ``pick(objective)`` over [K, N] logits and targets: [K] losses, in one call when the
+        runs share one objective and one set of tensors, else each on its run's own copy."""
+        if self.objective is not None and not self.per_run:
+            return pick(self.objective)(*args)
+        return torch.stack([
+            pick(o)(*(a[k].clone() if a is not None else None for a in args)) for k, o in enumerate(self.objectives)
+        ])  # fmt: skip
+
+    def _scores(self, logits: torch.Tensor) -> torch.Tensor | None:
+        """D(x) as the logs read it (:attr:`~ganhacks.losses.Objective.score`), averaged per run: [K];
+        None for a critic without one (a stack never mixes the two: see stack_key)."""
+        score = self.objectives[0].score
+        if score is None:
+            return None
+        if self.objective is not None:
+            return score(logits).mean(dim=1)
+        return torch.stack([o.score(logits[k]).mean() for k, o in enumerate(self.objectives)])
 
     # ------------------------------------------------------------------ the step
 
@@ -142,21 +159,18 @@ class Step:
         # Without a trick in any run, nobody reads a StepContext: a large stack then skips building K
         # of them and slicing every tensor into them (on a GPU that Python is most of a small step).
         self.hooks = self._tricks_on()
-        ctxs = [
-            StepContext(
-                step=r.step, total_steps=r.cfg.train.steps, device=self.device, G=r.G, D=r.D, opt_g=r.opt_g, opt_d=r.opt_d
-            )
-            for r in self.runs
-        ] if self.hooks else []  # fmt: skip
+        ctxs = [self._context(r) for r in self.runs] if self.hooks else []
         for i in range(self.d_steps):
             # Only the last D update's fakes feed G's update, so only they keep G's graph.
-            fake, fake_labels = self._d_round(ctxs, keep_graph=i == self.d_steps - 1)
+            fake, fake_labels, real, labels = self._d_round(ctxs, keep_graph=i == self.d_steps - 1)
         for _ in range(MAX_EXTRA_UPDATES):
             if not self._asks(ctxs, "repeat_d"):
                 break
             self._d_round(ctxs, keep_graph=False)
+        if self.hooks:
+            self.d_phase(ctxs)
         self._set(ctxs, fake=fake, fake_labels=fake_labels)
-        self.g_update(fake, fake_labels, ctxs)
+        self.g_update(fake, fake_labels, ctxs, real, labels)
         for _ in range(MAX_EXTRA_UPDATES):
             if not self._asks(ctxs, "repeat_g"):
                 break
@@ -164,10 +178,29 @@ class Step:
             with self.autocast:
                 fake = self.G.generate(self.draw_z(), fake_labels)
             self._set(ctxs, fake=fake, fake_labels=fake_labels)
-            self.g_update(fake, fake_labels, ctxs)
+            self.g_update(fake, fake_labels, ctxs, real, labels)
         for k, ctx in enumerate(ctxs):
             with collecting(self.runs[k].collector):
                 self.runs[k].tricks.after_step(ctx)
+
+    def _context(self, r: RunParts) -> StepContext:
+        ctx = StepContext(
+            step=r.step, total_steps=r.cfg.train.steps, device=self.device, G=r.G, D=r.D, opt_g=r.opt_g, opt_d=r.opt_d
+        )
+        ctx.d_judge = lambda x, y=None: r.D.judge(r.tricks.d_input(x, ctx), y)
+        return ctx
+
+    def d_phase(self, ctxs: list[StepContext]) -> None:
+        """The tricks' extra D update of its own (lazy regularisation), for the runs that ask for one."""
+        terms = []
+        for k, r in enumerate(self.runs):
+            with collecting(r.collector):
+                terms.append(r.tricks.d_phase(ctxs[k]))
+        if all(t is None for t in terms):
+            return
+        zero = torch.zeros((), device=self.device)
+        asked = torch.tensor([t is not None for t in terms], device=self.device)
+        self._update("d", self.opt_d, torch.stack([zero if t is None else t for t in terms]), tag="d_reg", asked=asked)
 
     def _asks(self, ctxs: list[StepContext], hook: str) -> bool:
         # Only single runs get here with a trick that repeats updates (such tricks do not stack).
@@ -179,8 +212,9 @@ class Step:
             for name, value in values.items():
                 setattr(ctx, name, value[k] if value is not None else None)
 
-    def _d_round(self, ctxs: list[StepContext], keep_graph: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """A fresh real batch and fresh fakes, then one D update; returns the fakes and their labels."""
+    def _d_round(self, ctxs: list[StepContext], keep_graph: bool) -> tuple[torch.Tensor, ...]:
+        """A fresh real batch and fresh fakes, then one D update; returns the fakes and their labels, and
+        the real batch (as the tricks passed it to D) and its labels."""
         real, labels = self.draw_real()
         self._set(ctxs, real=real, labels=labels)
         real = self._fold(real, "real_for_d", ctxs)
@@ -190,7 +224,7 @@ class Step:
         with torch.set_grad_enabled(keep_graph), self.autocast:
             fake = self.G.generate(self.draw_z(), fake_labels)
         self.d_update(real, labels, fake.detach(), fake_labels, ctxs)
-        return fake, fake_labels
+        return fake, fake_labels, real, labels
 
     def d_update(
         self,
@@ -204,6 +238,7 @@ class Step:
         inputs and targets."""
         self._set(ctxs, d_fake_labels=fake_labels)
         fake = self._fold(fake, "fake_for_d", ctxs)
+        self._set(ctxs, fake=fake)
         if self.hooks and fake_labels is not None:  # a trick that swaps fakes swaps their labels too
             fake_labels = torch.stack([c.d_fake_labels for c in ctxs])
         with self.autocast:
@@ -224,27 +259,35 @@ class Step:
         if self.hooks:
             targets = [r.tricks.d_targets(real_t[k], fake_t[k], ctxs[k]) for k, r in enumerate(self.runs)]
             real_t, fake_t = torch.stack([t[0] for t in targets]), torch.stack([t[1] for t in targets])
-        loss_d = self._loss(losses.d_loss, real_logits, fake_logits, real_t, fake_t)  # [K]
+        loss_d = self._loss(lambda o: o.d_loss, real_logits, fake_logits, real_t, fake_t)  # [K]
         if self.hooks:
             loss_d = self._each(lambda k, r: r.tricks.add_d_loss(loss_d[k], ctxs[k]))
         self._update("d", self.opt_d, loss_d)
         report("loss_d", loss_d)
         self._set(ctxs, loss_d=loss_d.detach())
-        report("d_real", torch.sigmoid(real_logits).mean(dim=1))
-        report("d_fake", torch.sigmoid(fake_logits).mean(dim=1))
+        for name, logits in (("d_real", real_logits), ("d_fake", fake_logits)):
+            if (score := self._scores(logits.detach())) is not None:
+                report(name, score)
 
-    def g_update(self, fake: torch.Tensor, fake_labels: torch.Tensor | None, ctxs: list[StepContext]) -> None:
-        """One G update of every run through its current D, whose own weights need no gradient here."""
+    def g_update(
+        self,
+        fake: torch.Tensor,
+        fake_labels: torch.Tensor | None,
+        ctxs: list[StepContext],
+        real: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> None:
+        """One G update of every run through its current D, whose own weights need no gradient here.
+        ``real`` (and its ``labels``) is the last real batch, which a relativistic G loss reads."""
         self.D.requires_grad_(False)
         with self.autocast:
             g_logits, g_features = self.D.judge(self._fold(fake, "d_input", ctxs), fake_labels)
             g_logits = g_logits.float()
+            real_logits = None
+            if self.g_needs_real:  # the relativistic loss compares the fakes with the current D's view of real data
+                real_logits = self.D.judge(self._fold(real, "d_input", ctxs), labels)[0].float()
         self._set(ctxs, g_features=g_features)
-        names = {r.cfg.loss for r in self.runs}
-        if len(names) == 1:
-            loss_g = self._loss(losses.G_LOSSES[names.pop()], g_logits)  # [K]
-        else:  # runs of one stack may differ in G's loss (ganhacks trick 2)
-            loss_g = torch.stack([losses.G_LOSSES[r.cfg.loss](g_logits[k].clone()) for k, r in enumerate(self.runs)])
+        loss_g = self._loss(lambda o: o.g_loss, g_logits, real_logits)  # [K]
         if self.hooks:
             loss_g = self._each(lambda k, r: r.tricks.add_g_loss(loss_g[k], ctxs[k]))
         try:
@@ -254,16 +297,22 @@ class Step:
         report("loss_g", loss_g)
         self._set(ctxs, loss_g=loss_g.detach())
 
-    def _update(self, name: str, opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    def _update(
+        self, name: str, opt: torch.optim.Optimizer, loss: torch.Tensor, tag: str | None = None,
+        asked: torch.Tensor | None = None,
+    ) -> None:  # fmt: skip
         """Backward, then the update of every run whose loss and gradients are finite and that is still
         training. A skipped update counts in the logged row as ``skipped_{name}``; its non-finite loss or
         gradient norm in the same row tells the doctor. One bad batch never writes NaN or Inf into a
-        run's weights (or, later, a checkpoint), and the check stays on the device."""
+        run's weights (or, later, a checkpoint), and the check stays on the device. ``tag`` names the
+        statistics of an extra phase (``d_reg``); ``asked`` [K] limits it to the runs that asked for it."""
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         total, layer = (self.G if name == "g" else self.D).grad_norms()
-        report(f"grad_norm_{name}", total)
-        report(f"grad_norm_{name}_layer", layer)
+        tag = tag or name
+        report(f"grad_norm_{tag}", total)
+        report(f"grad_norm_{tag}_layer", layer)
         finite = torch.isfinite(loss.detach()) & torch.isfinite(total)
-        report(f"skipped_{name}", (~finite).float())
-        opt.step(mask=finite & self.active)
+        report(f"skipped_{tag}", (~finite).float())
+        mask = finite & self.active
+        opt.step(mask=mask if asked is None else mask & asked)

@@ -6,6 +6,7 @@ Every hook does nothing by default, so a trick overrides only the points it chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ class StepContext:
     D: nn.Module
     real: torch.Tensor | None = None
     labels: torch.Tensor | None = None  # the real batch's class labels (None for unlabelled data)
-    fake: torch.Tensor | None = None
+    fake: torch.Tensor | None = None  # in D's update the (detached) fakes D judges; in G's, G's fakes
     fake_labels: torch.Tensor | None = None  # the labels the fakes were drawn for (None for unlabelled data)
     d_fake_labels: torch.Tensor | None = None  # the labels of D's fake batch (fake_for_d may swap samples in)
     real_logits: torch.Tensor | None = None
@@ -36,6 +37,9 @@ class StepContext:
     loss_g: torch.Tensor | None = None  # of the latest G update
     opt_g: torch.optim.Optimizer | None = None
     opt_d: torch.optim.Optimizer | None = None
+    d_judge: Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]] | None = None
+    """D as the step applies it to a batch x (and labels): the tricks' d_input hooks, then D.judge.
+    A penalty on D's gradients (R1, WGAN-GP) goes through it, so it sees what D sees (augmentation)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,6 +81,10 @@ class Trick:
 
     def extra_g_loss(self, ctx: StepContext) -> torch.Tensor | None:
         """A term added to G's loss."""
+        return None
+
+    def d_phase(self, ctx: StepContext) -> torch.Tensor | None:
+        """After D's updates: a loss for an extra D update of its own (lazy regularisation), or None."""
         return None
 
     def repeat_d(self, ctx: StepContext) -> bool:
@@ -145,6 +153,11 @@ class TrickStack:
 
     def add_g_loss(self, loss: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         return self._sum([t.extra_g_loss(ctx) for t in self.tricks], loss)
+
+    def d_phase(self, ctx: StepContext) -> torch.Tensor | None:
+        terms = [t.d_phase(ctx) for t in self.tricks]
+        terms = [x for x in terms if x is not None]
+        return self._sum(terms[1:], terms[0]) if terms else None
 
     def repeat_d(self, ctx: StepContext) -> bool:
         return any([t.repeat_d(ctx) for t in self.tricks])  # a list, not a generator: every trick sees the call

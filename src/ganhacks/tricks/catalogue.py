@@ -14,15 +14,18 @@ from typing import Any
 import torch
 
 from ganhacks.config import RunConfig, to_dict
+from ganhacks.tricks.augment import ADA, DiffAugment
 from ganhacks.tricks.base import Trick
 from ganhacks.tricks.batch import MinibatchDiscriminationTrick, MinibatchStd, Pack
 from ganhacks.tricks.conditional import ACGAN, Conditional
 from ganhacks.tricks.labels import LabelSmoothing, NoisyLabels
 from ganhacks.tricks.noise import InstanceNoise, LayerNoise
+from ganhacks.tricks.penalties import R1, R2, GradientPenalty, LeCam
 from ganhacks.tricks.replay import ExperienceReplay
 from ganhacks.tricks.schedule import LossThreshold
 from ganhacks.tricks.swap import CheckpointSwap
 from ganhacks.tricks.vae import VAEGAN
+from ganhacks.tricks.weights import EMA, SpectralNorm
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,19 @@ CATALOGUE: tuple[TrickInfo, ...] = (
         16, "tricks.conditional", "conditional GAN: a label embedding appended to G's z and as extra channels of D's input"
     ),
     TrickInfo(None, "tricks.pack", "PacGAN: D judges packs of m samples (m = 2 by default), concatenated along channels"),
+    TrickInfo(
+        None, "loss", "later objectives, setting D's loss too: hinge, wasserstein (with tricks.gradient_penalty), "
+        "least_squares, relativistic"
+    ),
+    TrickInfo(None, "tricks.r1", "R1: gamma/2 E||grad D(x)||^2 on real data; `every` k makes it lazy (StyleGAN2)"),
+    TrickInfo(None, "tricks.r2", "R2: the same zero-centred gradient penalty on the fakes"),
+    TrickInfo(None, "tricks.gradient_penalty", "WGAN-GP: weight E(||grad D(x_hat)|| - 1)^2 between real and fake samples"),
+    TrickInfo(None, "tricks.spectral_norm", "spectral normalisation of every linear and conv weight of D (`which`: d, g, both)"),
+    TrickInfo(None, "tricks.ema", "an EMA of G's weights (half-life in images, ramp-up) for samples, evaluation and the probe"),
+    TrickInfo(None, "tricks.diffaugment", "DiffAugment: color, translation, cutout on every batch D sees, differentiably"),
+    TrickInfo(None, "tricks.ada", "adaptive augmentation: DiffAugment's ops with probability p driven by E[sign(D(real))]"),
+    TrickInfo(None, "tricks.lecam", "LeCam: D's outputs pulled towards moving averages of its outputs on the other kind"),
+    TrickInfo(None, "model.arch", "architecture: mlp (2D), dcgan, or resnet (SNGAN-style residual G and D for images)"),
 )
 
 # The hook tricks, in the order the loop applies them: smoothing before flipping, so a flipped
@@ -93,7 +109,15 @@ HOOK_TRICKS: tuple[tuple[str, type[Trick]], ...] = (
     ("minibatch_discrimination", MinibatchDiscriminationTrick),
     ("conditional", Conditional),
     ("acgan", ACGAN),
-    ("pack", Pack),  # last: it regroups what the other input tricks produced
+    ("r1", R1),
+    ("r2", R2),
+    ("gradient_penalty", GradientPenalty),
+    ("lecam", LeCam),
+    ("diffaugment", DiffAugment),
+    ("ada", ADA),
+    ("pack", Pack),  # after the input tricks: it regroups what they produced
+    ("spectral_norm", SpectralNorm),  # after every trick that adds or widens a layer of D
+    ("ema", EMA),  # last: it averages every parameter the other tricks gave G
 )
 
 # Each trick's RNG seed is train.seed * 1000 + its slot: fixed per name, never by position in the list.
@@ -102,6 +126,7 @@ _SEED_SLOTS = {
     for i, name in enumerate((
         "label_smoothing", "noisy_labels", "instance_noise", "g_noise", "replay", "swap", "loss_threshold",
         "minibatch_stddev", "minibatch_discrimination", "pack", "conditional", "acgan", "vae",
+        "r1", "r2", "gradient_penalty", "spectral_norm", "ema", "diffaugment", "ada", "lecam",
     ))
 }  # fmt: skip
 
