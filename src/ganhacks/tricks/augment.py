@@ -52,7 +52,7 @@ def translation(x: torch.Tensor, gen: torch.Generator, ratio: float = TRANSLATIO
     """Shift each image by a random whole number of pixels, up to ``ratio`` of its side each way,
     padding with zeros. Exactly the identity at ratio 0."""
     n, _, h, w = x.shape
-    sy, sx = int(h * ratio / 2 + 0.5), int(w * ratio / 2 + 0.5)
+    sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = torch.randint(-sy, sy + 1, (n, 1), generator=gen, device=x.device)
     tx = torch.randint(-sx, sx + 1, (n, 1), generator=gen, device=x.device)
     rows = (torch.arange(h, device=x.device)[None] + ty).clamp(-1, h)
