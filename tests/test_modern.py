@@ -386,3 +386,21 @@ def test_folder_images_at_128_train_with_the_resnet_by_default(tmp_path):
     run = ganhacks.train(cfg, out=tmp_path / "runs")
     assert run.config.model.arch == "resnet"
     assert run.sample(2).shape == (2, 3, 128, 128)
+
+
+def test_tricks_json_lists_every_new_key_as_not_from_the_seed(cli):
+    code, out, _ = cli("tricks", "--json")
+    rows = json.loads(out)
+    new = {f"tricks.{t}" for t in NEW_TRICKS} | {"model.arch"}
+    assert {r["key"] for r in rows if r["number"] is None} >= new | {"loss"}
+    assert all(r["default"] == "off" for r in rows if r["key"] in new - {"model.arch"})
+    later = next(r for r in rows if r["key"] == "loss" and r["number"] is None)
+    assert all(name in later["description"] for name in ("hinge", "wasserstein", "least_squares", "relativistic"))
+
+
+def test_modern_preset_leaves_augmentation_out_for_2d_data():
+    two_d, _ = prepare(build_config(preset="modern", overrides=["data.name=ring8"]))
+    images, _ = prepare(build_config(preset="modern", overrides=["data.name=digits"]))
+    for cfg in (two_d, images):
+        assert cfg.loss == "hinge" and cfg.tricks.spectral_norm is not None and cfg.tricks.ema is not None
+    assert two_d.tricks.diffaugment is None and images.tricks.diffaugment is not None
