@@ -323,6 +323,8 @@ def test_swapped_in_checkpoints_really_are_older_weights():
         "tricks.conditional=on",
         "tricks.acgan=on",
         "tricks.vae=on",
+        "tricks.spectral_norm.which=both",
+        "tricks.ema=on",
     ],
 )
 def test_runs_with_model_changing_tricks_load_back(tmp_path, trick):
