@@ -6,6 +6,10 @@ Per step (ganhacks tricks 2 and 4 are the defaults here):
 2. D update: real and fake go through D as *separate* batches; loss = BCE(real, 1) + BCE(fake, 0);
 3. G update on the same fakes with D frozen: the non-saturating loss -log D(G(z)).
 
+Those are the default objective; the config's ``loss`` picks D's and G's losses from
+:data:`~ganhacks.losses.OBJECTIVES`. A trick may add an update of D's own after D's (``d_phase``:
+lazy R1).
+
 Every tensor here has a leading run dimension ``[K, N, ...]`` and every loss is ``[K]``; the runs'
 losses are summed before ``backward``, which gives each run exactly its own gradient because no layer
 mixes runs. A single run is K = 1 (:class:`~ganhacks.training.stack.SingleG` wraps its own networks);
