@@ -24,7 +24,7 @@ from ganhacks.tricks.weights import EMA, AveragedWeights, generator_name
 
 CPU = torch.device("cpu")
 SMALL = ["data.name=digits", "model.ngf=8", "model.ndf=8"]
-NEW_TRICKS = ["r1", "r2", "gradient_penalty", "spectral_norm", "ema", "diffaugment", "ada", "lecam"]
+NEW_TRICKS = ["r1", "r2", "gradient_penalty", "spectral_norm", "ema", "diffaugment", "ada", "lecam", "bcr"]
 
 
 def linear_ctx(weight: torch.Tensor, real: torch.Tensor, fake: torch.Tensor | None = None, step: int = 0) -> StepContext:
@@ -96,6 +96,23 @@ def test_lecam_anchors_and_value_by_hand():
     expect = ((2 - a_fake) ** 2 + 0.0) / 2 + ((a_real + 1) ** 2 + 0.0) / 2  # relu keeps only the overshoots
     assert value.item() == pytest.approx(0.5 * expect, rel=1e-6)
     assert torch.allclose(lecam.anchors, torch.tensor([a_real, a_fake]))
+
+
+def test_bcr_is_zero_for_a_d_that_ignores_the_augmentation_and_trains_d_otherwise():
+    from ganhacks.config import BCRConfig
+    from ganhacks.tricks.augment import BCR
+
+    x = torch.rand(8, 1, 8, 8) * 2 - 1
+    bcr = BCR(BCRConfig(policy="cutout"), CPU, seed=0)
+    mean_free = linear_ctx(torch.zeros(64), x, fake=x.clone())  # D(x) = 1 whatever x is
+    mean_free.real_logits = mean_free.fake_logits = torch.ones(8)
+    assert bcr.extra_d_loss(mean_free).item() == 0.0
+    c = linear_ctx(torch.randn(64), x, fake=x.clone())
+    c.real_logits = c.fake_logits = c.d_judge(x)[0].detach()
+    value = bcr.extra_d_loss(c)
+    assert value.item() > 0
+    value.backward()
+    assert c.D.weight.grad.abs().sum() > 0
 
 
 # ----------------------------------------------------------------------------- spectral norm
@@ -320,7 +337,10 @@ def test_new_tricks_resume_bit_identically(tmp_path, trick):
     resumed = ganhacks.resume(cut)
     assert resumed.step == 12
     rows = [
-        [{k: v for k, v in json.loads(line).items() if k != "sec_per_step"} for line in (p / "metrics.jsonl").read_text().splitlines()]
+        [
+            {k: v for k, v in json.loads(line).items() if k != "sec_per_step"}
+            for line in (p / "metrics.jsonl").read_text().splitlines()
+        ]
         for p in (whole.path, cut)
     ]
     assert rows[0] == rows[1]

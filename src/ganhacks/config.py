@@ -344,6 +344,17 @@ class LeCamConfig:
 
 
 @dataclass(frozen=True)
+class BCRConfig:
+    """Balanced consistency regularisation (Zhao et al. 2021): D's outputs on real and fake samples
+    should not change when the samples are augmented."""
+
+    weight_real: float = 10.0
+    weight_fake: float = 10.0
+    policy: str = "translation"
+    """The augmentation T, a comma-separated subset of color, translation and cutout."""
+
+
+@dataclass(frozen=True)
 class TricksConfig:
     """Tricks that hook into the loop. Each is off (null) unless set: ``--set tricks.NAME=on`` turns
     one on with its defaults, ``--set tricks.NAME.KEY=VALUE`` turns it on and sets a key."""
@@ -369,6 +380,7 @@ class TricksConfig:
     diffaugment: DiffAugmentConfig | None = None
     ada: ADAConfig | None = None
     lecam: LeCamConfig | None = None
+    bcr: BCRConfig | None = None
 
 
 AUGMENT_OPS = ("color", "translation", "cutout")
@@ -444,9 +456,9 @@ class RunConfig:
     """The root of a run's configuration; ``config.yaml`` is this, resolved."""
 
     preset: str = "baseline"
-    loss: Literal[
-        "nonsaturating", "minimax", "flip_labels", "hinge", "wasserstein", "least_squares", "relativistic"
-    ] = "nonsaturating"
+    loss: Literal["nonsaturating", "minimax", "flip_labels", "hinge", "wasserstein", "least_squares", "relativistic"] = (
+        "nonsaturating"
+    )
     """The GAN objective. The seed's G losses (ganhacks trick 2), each with D's cross-entropy:
     nonsaturating: max log D(G(z)); minimax: min log(1 - D(G(z))); flip_labels: G trained on D's loss
     with real and fake swapped, BCE(D(G(z)), 1). Later objectives, which set D's loss too: hinge
@@ -928,6 +940,10 @@ def _validate_tricks(t: TricksConfig) -> None:
         if t.diffaugment:
             raise ConfigError("tricks.ada and tricks.diffaugment both augment D's inputs (ADA adapts DiffAugment's "
                               "ops); switch one of them off.")  # fmt: skip
+    if t.bcr:
+        augment_policy(t.bcr.policy, "tricks.bcr.policy")
+        if t.bcr.weight_real < 0 or t.bcr.weight_fake < 0:
+            raise ConfigError("Config keys 'tricks.bcr.weight_real' and 'tricks.bcr.weight_fake' must be >= 0.")
     if t.lecam and (t.lecam.weight < 0 or not 0.0 <= t.lecam.decay < 1.0):
         raise ConfigError("Config keys 'tricks.lecam.weight' (>= 0) and 'tricks.lecam.decay' (in [0, 1)) are out of range.")
 
@@ -992,6 +1008,7 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
     if arch == "auto":
         arch = "mlp" if two_d else ("resnet" if size == 128 else "dcgan")
     mlp, resnet = arch == "mlp", arch == "resnet"
+    default_d_act = {"mlp": "maxout", "resnet": "relu"}.get(arch, "leaky_relu")
     ch: dict[str, Any] = {
         "data.size": size,
         "data.channels": channels,
@@ -1000,8 +1017,7 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
         "model.g_norm": "batch" if cfg.model.g_norm == "auto" else cfg.model.g_norm,
         "model.d_norm": ("none" if mlp or resnet else "batch") if cfg.model.d_norm == "auto" else cfg.model.d_norm,
         "model.g_act": "relu" if cfg.model.g_act == "auto" else cfg.model.g_act,
-        "model.d_act": {"mlp": "maxout", "resnet": "relu"}.get(arch, "leaky_relu") if cfg.model.d_act == "auto"
-        else cfg.model.d_act,
+        "model.d_act": default_d_act if cfg.model.d_act == "auto" else cfg.model.d_act,
         "train.batch_size": cfg.train.batch_size or (100 if two_d else 64),
         "train.sample_every": cfg.train.sample_every or max(1, math.ceil(cfg.train.steps / 10)),
         "checkpoint.every": cfg.checkpoint.every or max(1, math.ceil(cfg.train.steps / 4)),
@@ -1027,7 +1043,7 @@ def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, c
         raise ConfigError(
             f"tricks.pack.m={pack.m} needs train.batch_size divisible by {pack.m}, got {out.train.batch_size}; change one of them."
         )
-    for name in ("diffaugment", "ada"):
+    for name in ("diffaugment", "ada", "bcr"):
         if two_d and getattr(out.tricks, name) is not None:
             raise ConfigError(f"tricks.{name} augments images; 2D data has none to augment, so switch it off.")
     if two_d and out.model.arch != "mlp":

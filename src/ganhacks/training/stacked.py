@@ -43,7 +43,7 @@ SOLO_TRICKS = (
     "swap", "loss_threshold", "vae", "minibatch_stddev", "minibatch_discrimination", "conditional", "acgan",
     # Not yet stacked: the gradient penalties and R1's lazy phase differentiate each run's own D, spectral
     # norm and the EMA add parametrizations and buffers the stacked layers do not hold.
-    "r1", "r2", "gradient_penalty", "spectral_norm", "ema", "diffaugment", "ada", "lecam",
+    "r1", "r2", "gradient_penalty", "spectral_norm", "ema", "diffaugment", "ada", "lecam", "bcr",
 )  # fmt: skip
 # Config keys that may differ between the runs of one stack.
 PER_RUN_KEYS = ("preset", "train.seed", "optim.g.lr", "optim.d.lr", "loss", "latent", *(f"tricks.{t}" for t in VALUE_TRICKS))

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ganhacks.config import ADAConfig, DiffAugmentConfig, augment_policy
+from ganhacks.config import ADAConfig, BCRConfig, DiffAugmentConfig, augment_policy
 from ganhacks.monitor.stats import report
 from ganhacks.tricks.base import StepContext, Trick
 
@@ -150,3 +150,28 @@ class ADA(Trick):
         super().load_state_dict(state)
         self.p = state["p"].to(self.p.device, torch.float32)
         self.signs = state["signs"].to(self.signs.device, torch.float32)
+
+
+class BCR(Trick):
+    """Balanced consistency regularisation (Zhao et al. 2021): D's loss gains
+    weight_real * E (D(T(x)) - D(x))^2 + weight_fake * E (D(T(G(z))) - D(G(z)))^2 for a random
+    augmentation T, so D learns to ignore what T changes. Unlike DiffAugment, D's adversarial loss
+    still sees the samples as they are."""
+
+    key = "tricks.bcr"
+
+    def __init__(self, conf: BCRConfig, device: torch.device, seed: int):
+        self.conf = conf
+        self.ops = augment_policy(conf.policy, "tricks.bcr.policy")
+        self.seed_rng(device, seed)
+
+    def _term(self, ctx: StepContext, x: torch.Tensor, labels: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor:
+        moved, _ = ctx.d_judge(augment(x, self.ops, self.rng), labels)
+        return (moved.float() - logits.float()).pow(2).mean()
+
+    def extra_d_loss(self, ctx: StepContext) -> torch.Tensor:
+        real = self._term(ctx, ctx.real, ctx.labels, ctx.real_logits)
+        fake = self._term(ctx, ctx.fake, ctx.d_fake_labels, ctx.fake_logits)
+        report("trick/bcr/real", real.detach())
+        report("trick/bcr/fake", fake.detach())
+        return self.conf.weight_real * real + self.conf.weight_fake * fake

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ganhacks.config import RunConfig, to_dict
-from ganhacks.tricks.augment import ADA, DiffAugment
+from ganhacks.tricks.augment import ADA, BCR, DiffAugment
 from ganhacks.tricks.base import Trick
 from ganhacks.tricks.batch import MinibatchDiscriminationTrick, MinibatchStd, Pack
 from ganhacks.tricks.conditional import ACGAN, Conditional
@@ -80,8 +80,9 @@ CATALOGUE: tuple[TrickInfo, ...] = (
     ),
     TrickInfo(None, "tricks.pack", "PacGAN: D judges packs of m samples (m = 2 by default), concatenated along channels"),
     TrickInfo(
-        None, "loss", "later objectives, setting D's loss too: hinge, wasserstein (with tricks.gradient_penalty), "
-        "least_squares, relativistic"
+        None,
+        "loss",
+        "later objectives, setting D's loss too: hinge, wasserstein (with tricks.gradient_penalty), least_squares, relativistic",
     ),
     TrickInfo(None, "tricks.r1", "R1: gamma/2 E||grad D(x)||^2 on real data; `every` k makes it lazy (StyleGAN2)"),
     TrickInfo(None, "tricks.r2", "R2: the same zero-centred gradient penalty on the fakes"),
@@ -91,6 +92,7 @@ CATALOGUE: tuple[TrickInfo, ...] = (
     TrickInfo(None, "tricks.diffaugment", "DiffAugment: color, translation, cutout on every batch D sees, differentiably"),
     TrickInfo(None, "tricks.ada", "adaptive augmentation: DiffAugment's ops with probability p driven by E[sign(D(real))]"),
     TrickInfo(None, "tricks.lecam", "LeCam: D's outputs pulled towards moving averages of its outputs on the other kind"),
+    TrickInfo(None, "tricks.bcr", "balanced consistency regularisation: D's outputs kept the same under augmentation"),
     TrickInfo(None, "model.arch", "architecture: mlp (2D), dcgan, or resnet (SNGAN-style residual G and D for images)"),
 )
 
@@ -113,6 +115,7 @@ HOOK_TRICKS: tuple[tuple[str, type[Trick]], ...] = (
     ("r2", R2),
     ("gradient_penalty", GradientPenalty),
     ("lecam", LeCam),
+    ("bcr", BCR),
     ("diffaugment", DiffAugment),
     ("ada", ADA),
     ("pack", Pack),  # after the input tricks: it regroups what they produced
@@ -126,7 +129,7 @@ _SEED_SLOTS = {
     for i, name in enumerate((
         "label_smoothing", "noisy_labels", "instance_noise", "g_noise", "replay", "swap", "loss_threshold",
         "minibatch_stddev", "minibatch_discrimination", "pack", "conditional", "acgan", "vae",
-        "r1", "r2", "gradient_penalty", "spectral_norm", "ema", "diffaugment", "ada", "lecam",
+        "r1", "r2", "gradient_penalty", "spectral_norm", "ema", "diffaugment", "ada", "lecam", "bcr",
     ))
 }  # fmt: skip
 
