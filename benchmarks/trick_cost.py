@@ -1,6 +1,7 @@
 """What each stabiliser costs per training step, measured side by side in one process.
 
 Usage:  .venv/bin/python benchmarks/trick_cost.py [--steps 10] [--threads 1] [--data mnist5k,grid25]
+        [--settings tricks.r1=on,tricks.bcr=on]
 
 For each data set's default model, prints ms per step (the median of 3 timed blocks after 3 warm-up
 steps) with no trick and with each trick or setting alone, and the ratio to no trick. Settings that
@@ -35,8 +36,9 @@ SETTINGS = (
     "tricks.diffaugment=on",
     "tricks.ada=on",
     "tricks.lecam=on",
+    "tricks.bcr=on",
 )
-IMAGE_ONLY = ("tricks.diffaugment", "tricks.ada")
+IMAGE_ONLY = ("tricks.diffaugment", "tricks.ada", "tricks.bcr")
 
 
 def ms_per_step(data: str, setting: str | None, steps: int) -> float:
@@ -61,6 +63,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data", default="mnist5k,grid25")
+    p.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated; '+' joins the keys of one")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print("command:", "python " + " ".join(sys.argv))
@@ -69,7 +72,7 @@ def main() -> None:
         base = ms_per_step(data, None, args.steps)
         print(f"\n{data}: no trick {base:.1f} ms/step")
         print(f"{'setting':<46} {'ms/step':>8} {'ratio':>6}")
-        for setting in SETTINGS:
+        for setting in args.settings.split(","):
             if data in ("ring8", "grid25") and setting.startswith(IMAGE_ONLY):
                 continue
             ms = ms_per_step(data, setting, args.steps)
