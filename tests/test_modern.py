@@ -288,6 +288,9 @@ def test_doctor_hint_for_d_wins_reads_adas_p():
         doctor = Doctor(DoctorConfig(warmup=0), {"kind": "image"})
         events = [e for r in rows(extra) for e in doctor.observe(r) if e.code == "d_wins"]
         assert events and fragment in events[0].hint, (extra, events[0].hint if events else None)
+    doctor = Doctor(DoctorConfig(warmup=0), {"kind": "2d"})  # no image tricks suggested for points
+    events = [e for r in rows({}) for e in doctor.observe(r) if e.code == "d_wins"]
+    assert events and "tricks.ada" not in events[0].hint
 
 
 # ----------------------------------------------------------------------------- objectives in training

@@ -224,6 +224,8 @@ class DWins(Detector):
     def hint(self, row: dict[str, Any]) -> str:
         p = _num(row, ADA_P)
         if p is None:
+            if self.info.get("kind") == "2d":
+                return HINTS[self.code]
             return HINTS[self.code] + "; on a small image data set, tricks.ada or tricks.diffaugment"
         if p >= ADA_HIGH:
             return (f"D overpowers G although ADA already augments at p={p:.2g}, near its limit: more data, a smaller "

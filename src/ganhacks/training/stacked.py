@@ -42,7 +42,8 @@ SHAPE_TRICKS = ("pack",)
 SOLO_TRICKS = (
     "swap", "loss_threshold", "vae", "minibatch_stddev", "minibatch_discrimination", "conditional", "acgan",
     # Not yet stacked: the gradient penalties and R1's lazy phase differentiate each run's own D, spectral
-    # norm and the EMA add parametrizations and buffers the stacked layers do not hold.
+    # norm and the EMA add parametrizations and buffers the stacked layers do not hold, and the
+    # augmentations, LeCam and bCR change only values but have not been tested in a stack.
     "r1", "r2", "gradient_penalty", "spectral_norm", "ema", "diffaugment", "ada", "lecam", "bcr",
 )  # fmt: skip
 # Config keys that may differ between the runs of one stack.
