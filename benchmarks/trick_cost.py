@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
 
 import torch
+from throughput import trainer_ms_per_step  # benchmarks/: same timing as throughput.py
 
 from ganhacks.api import prepare
 from ganhacks.config import build_config
-from ganhacks.monitor.stats import collecting
 from ganhacks.training import Trainer
 
 SETTINGS = (
@@ -44,18 +42,7 @@ IMAGE_ONLY = ("tricks.diffaugment", "tricks.ada", "tricks.bcr")
 def ms_per_step(data: str, setting: str | None, steps: int) -> float:
     overrides = [f"data.name={data}", *(setting.split("+") if setting else [])]
     cfg, ds = prepare(build_config(overrides=overrides))
-    trainer = Trainer(cfg, ds)
-    with collecting(trainer.collector):
-        for _ in range(3):
-            trainer.train_step()
-        blocks = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                trainer.train_step()
-            trainer.collector.collect()
-            blocks.append((time.perf_counter() - t0) / steps * 1000)
-    return statistics.median(blocks)
+    return trainer_ms_per_step(Trainer(cfg, ds), steps)
 
 
 def main() -> None:
