@@ -78,7 +78,7 @@ def sampling_forward(G: nn.Module):
 
 def generator_name(G: nn.Module) -> str:
     """Which weights samples come from: "ema" (tricks.ema) or "G"."""
-    return "ema" if isinstance(getattr(G, "ema", None), AveragedWeights) else "G"
+    return "G" if sampling_forward(G) is G else "ema"
 
 
 class EMA(Trick):
