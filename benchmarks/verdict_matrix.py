@@ -9,9 +9,13 @@ effects in the seed's trick order, cells the headline metric's difference, its 9
 verdict, exactly as each folder's statistics compute them. Nothing is trained and nothing is written
 into the folders.
 
+The matrix asks many questions at once (tricks × data sets), so each cell's p value is also
+Benjamini-Hochberg adjusted over every complete cell of the matrix (whatever --tricks shows), and a
+cell whose adjusted verdict differs from its raw one says so: "(adjusted: no evidence)".
+
 The rule printed last is the one docs/results.md states for the `recommended` preset: a trick joins
-it when its headline verdict is `helps` on at least one data set and `hurts` on none, with every
-data set measured. Tricks that need labels (conditional, AC-GAN) and preset arms are left out: the
+it when its adjusted headline verdict is `helps` on at least one data set and `hurts` on none, with
+every data set measured. Tricks that need labels (conditional, AC-GAN) and preset arms are left out: the
 preset is for unlabelled data, and a preset is not a trick.
 """
 
@@ -22,6 +26,7 @@ import math
 import sys
 from pathlib import Path
 
+from ganhacks.bench import stats
 from ganhacks.bench.ablate import Ablation, summarize
 from ganhacks.tricks.catalogue import CATALOGUE
 
@@ -57,8 +62,9 @@ def seed_numbers(spec: str) -> list[int]:
     return out
 
 
-def effects(folder: Path) -> tuple[str, dict[str, dict]]:
-    """(headline metric, {trick spec: its add-one effect}) of one ablation folder, computed afresh."""
+def effects(folder: Path) -> tuple[str, dict[str, int], dict[str, dict]]:
+    """(headline metric, metric directions, {trick spec: its add-one effect}) of one ablation folder,
+    computed afresh."""
     found = Ablation(folder)
     if not found.plan_file.is_file():
         sys.exit(f"'{folder}' holds no ablation; pass folders that `ganhacks ablate` wrote.")
@@ -73,7 +79,7 @@ def effects(folder: Path) -> tuple[str, dict[str, dict]]:
         if key.startswith("preset:"):  # a preset means what it meant when the folder was made: say what
             key += " = " + ", ".join(overrides[e["with"]])
         out[key] = e
-    return summary["primary"], out
+    return summary["primary"], summary["directions"], out
 
 
 def cell(effect: dict | None, primary: str) -> str:
@@ -89,7 +95,21 @@ def cell(effect: dict | None, primary: str) -> str:
         return label if verdict == "pending" else f"{label} (Δ undefined)"
     lo, hi = m["ci"]
     on = f" on {head}" if head != primary else ""  # the primary metric is undefined in some runs
-    return f"{label}{on} {m['diff']:+.3g} [{lo:.3g}, {hi:.3g}]"
+    adjusted = effect.get("matrix_verdict", verdict)
+    note = f" (adjusted: {adjusted})" if adjusted != verdict else ""
+    return f"{label}{on} {m['diff']:+.3g} [{lo:.3g}, {hi:.3g}]{note}"
+
+
+def adjust_matrix(labels: dict[str, dict[str, dict]], directions: dict[str, dict[str, int]]) -> None:
+    """Set ``matrix_q`` and ``matrix_verdict`` on every complete cell: its headline p, adjusted by
+    Benjamini-Hochberg over all the matrix's complete cells."""
+    cells = [(label, e) for label, found in labels.items() for e in found.values() if e["verdict"] != "pending"]
+    qs = stats.bh_adjust([e.get("p", math.nan) for _, e in cells])
+    for (label, e), q in zip(cells, qs, strict=True):
+        head = e.get("headline")
+        diff = e["metrics"][head]["diff"] if head else math.nan
+        e["matrix_q"] = q
+        e["matrix_verdict"] = stats.verdict(diff, q, directions[label].get(head, 0)) if head else "no evidence"
 
 
 def main() -> int:
@@ -104,17 +124,20 @@ def main() -> int:
     only = [t.strip() for t in args.tricks.split(",") if t.strip()] if args.tricks else None
     labels: dict[str, dict[str, dict]] = {}
     primaries: dict[str, str] = {}
+    directions: dict[str, dict[str, int]] = {}
     for item in args.folders:
         label, sep, path = item.partition("=")
         if not sep or not label or not path:
             sys.exit(f"'{item}' is not LABEL=FOLDER; write e.g. ring8=bench/paper/ring8.")
-        primary, found = effects(Path(path))
+        primary, direction, found = effects(Path(path))
+        directions.setdefault(label, {}).update(direction)
         if primaries.setdefault(label, primary) != primary:
             sys.exit(
                 f"'{label}' folders disagree on the headline metric ({primaries[label]} and {primary}); give them different labels."
             )
         labels.setdefault(label, {}).update(found)
 
+    adjust_matrix(labels, directions)
     order: list[str] = []
     for found in labels.values():
         order += [t for t in found if t not in order]
@@ -140,12 +163,15 @@ def main() -> int:
     for trick in order:
         if trick.startswith("preset:") or any(under(switch_key(trick), k) for k in NEEDS_LABELS):
             continue
-        verdicts = [labels[label].get(trick, {}).get("verdict", "not run") for label in labels]
+        verdicts = [labels[label].get(trick, {}).get("matrix_verdict", "not run") for label in labels]
         if any(v in ("not run", "pending") for v in verdicts):
             reasons.append(f"{trick}: not measured on every data set yet")
         elif "helps" in verdicts and "hurts" not in verdicts:
             chosen.append(trick)
-    lines += ["", "Rule (helps on one or more data sets, hurts on none): " + (", ".join(chosen) or "no trick")]
+    lines += [
+        "",
+        "Rule (adjusted verdict helps on one or more data sets, hurts on none): " + (", ".join(chosen) or "no trick"),
+    ]
     lines += [f"- {r}" for r in reasons]
     print("\n".join(lines))
     return 0

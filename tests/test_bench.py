@@ -28,22 +28,36 @@ def test_mean_se_matches_hand_computation():
     assert math.isnan(stats.mean_se([7.0])[1])
 
 
-def test_paired_bootstrap_of_a_constant_difference_is_that_difference():
+def test_paired_t_of_a_constant_difference_is_that_difference():
     without = {s: float(s) for s in range(5)}  # the seed moves both arms alike
     with_trick = {s: float(s) + 0.5 for s in range(5)}
-    diff, lo, hi, paired = stats.bootstrap_diff(with_trick, without)
-    assert paired
-    assert diff == pytest.approx(0.5) and lo == pytest.approx(0.5) and hi == pytest.approx(0.5)
+    c = stats.compare(with_trick, without)
+    assert c.paired and c.n == 5
+    assert c.diff == pytest.approx(0.5) and c.lo == pytest.approx(0.5) and c.hi == pytest.approx(0.5)
+    assert c.p == 0.0 and c.p_signflip is None  # sign-flip only from 6 pairs on
+    assert stats.compare(without, dict(without)).p == 1.0  # no difference at all
 
 
-def test_unpaired_bootstrap_when_seeds_differ():
-    diff, lo, hi, paired = stats.bootstrap_diff({0: 1.0, 1: 2.0, 2: 3.0}, {5: 0.0, 6: 1.0, 7: 2.0})
-    assert not paired
-    assert diff == pytest.approx(1.0)
-    assert lo < 1.0 < hi
+def test_paired_t_matches_hand_computation():
+    d = [1.0, 2.0, 3.0, 6.0]  # mean 3, sample sd sqrt(14/3), se sqrt(14/3)/2, df 3
+    se = math.sqrt(14 / 3) / 2
+    mean, lo, hi, p = stats.paired_t(d)
+    assert mean == 3.0
+    assert hi - mean == pytest.approx(3.182446305284263 * se)  # t_{0.975, 3}
+    assert mean - lo == pytest.approx(hi - mean)
+    assert p == pytest.approx(0.069137, abs=1e-6)  # 2 * P(T_3 > 3 / se), as scipy.stats.ttest_rel gives it
 
 
-def test_bootstrap_ci_covers_the_mean_difference_and_shrinks_with_more_seeds():
+def test_welch_t_when_seeds_differ():
+    c = stats.compare({0: 1.0, 1: 2.0, 2: 3.0}, {5: 0.0, 6: 1.0, 7: 2.0})
+    assert not c.paired and c.p_signflip is None
+    assert c.diff == pytest.approx(1.0)
+    assert c.lo < 1.0 < c.hi
+    # equal variances and sizes: Welch's t is the pooled t, t = 1 / sqrt(2/3), df = 4
+    assert c.p == pytest.approx(0.2879, abs=1e-4)
+
+
+def test_ci_covers_the_mean_difference_and_shrinks_with_more_seeds():
     import numpy as np
 
     rng = np.random.default_rng(1)
@@ -51,33 +65,64 @@ def test_bootstrap_ci_covers_the_mean_difference_and_shrinks_with_more_seeds():
     for n in (5, 40):
         a = {s: float(v) for s, v in enumerate(rng.normal(1.0, 1.0, n))}
         b = {s: float(v) for s, v in enumerate(rng.normal(0.0, 1.0, n))}
-        diff, lo, hi, _ = stats.bootstrap_diff(a, b)
-        assert lo <= diff <= hi
-        widths.append(hi - lo)
+        c = stats.compare(a, b)
+        assert c.lo <= c.diff <= c.hi
+        widths.append(c.hi - c.lo)
     assert widths[1] < widths[0]
 
 
+def test_sign_flip_p_is_exact_and_reaches_its_floor():
+    # every difference positive: only the observed pattern and its mirror are as extreme, p = 2/2^n
+    assert stats.sign_flip_p([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]) == pytest.approx(2 / 64)
+    assert stats.sign_flip_p([1.0] * 5) == pytest.approx(2 / 32)  # > 0.05: why it is not the verdict's test
+    # [1, 1, -1]: |sum| = 1; patterns with |sum| >= 1 are all 8 (sums of three ±1 are odd)
+    assert stats.sign_flip_p([1.0, 1.0, -1.0]) == 1.0
+    # [3, 1]: sums 4, 2, -2, -4, all >= 4 only for the observed and mirrored: p = 2/4
+    assert stats.sign_flip_p([3.0, 1.0]) == 0.5
+    # Monte Carlo above the exact limit: close to the exact value, never 0
+    d = [0.3, -0.1, 0.5, 0.2, 0.4, -0.2, 0.6, 0.1, 0.2, 0.3]
+    exact = stats.sign_flip_p(d)
+    assert stats.sign_flip_p(d, exact_max=4, resamples=20_000) == pytest.approx(exact, abs=0.01)
+    assert stats.sign_flip_p([1.0] * 20, resamples=100) == pytest.approx(1 / 101)
+
+
+def test_bh_adjust_matches_hand_computation():
+    # sorted p 0.01, 0.02, 0.03, 0.5 with m = 4: 0.04, 0.04, 0.04, 0.5 (monotone from the top)
+    q = stats.bh_adjust([0.5, 0.03, 0.01, math.nan, 0.02])
+    assert q[0] == pytest.approx(0.5) and math.isnan(q[3])
+    assert q[1] == q[2] == q[4] == pytest.approx(0.04)
+    assert stats.bh_adjust([0.9, 0.95]) == [0.95, 0.95]
+    assert stats.bh_adjust([]) == []
+
+
 @pytest.mark.parametrize(
-    ("lo", "hi", "direction", "expected"),
+    ("diff", "p", "direction", "expected"),
     [
-        (0.1, 0.3, +1, "helps"),  # higher is better and the CI is above 0
-        (0.1, 0.3, -1, "hurts"),  # lower is better (KL, FD) and the trick raised it
-        (-0.3, -0.1, -1, "helps"),
-        (-0.3, -0.1, +1, "hurts"),
-        (-0.1, 0.3, +1, "no evidence"),
-        (-0.1, 0.3, -1, "no evidence"),
-        (math.nan, math.nan, +1, "no evidence"),
+        (0.2, 0.01, +1, "helps"),  # higher is better and the trick raised it
+        (0.2, 0.01, -1, "hurts"),  # lower is better (KL, FD) and the trick raised it
+        (-0.2, 0.01, -1, "helps"),
+        (-0.2, 0.01, +1, "hurts"),
+        (0.2, 0.05, +1, "no evidence"),  # p must be below 0.05
+        (-0.2, 0.3, -1, "no evidence"),
+        (0.2, math.nan, +1, "no evidence"),
     ],
 )
-def test_verdict_follows_the_metric_direction(lo, hi, direction, expected):
-    assert stats.verdict(lo, hi, direction) == expected
+def test_verdict_follows_the_metric_direction(diff, p, direction, expected):
+    assert stats.verdict(diff, p, direction) == expected
 
 
 def test_too_few_seeds_give_no_verdict():
-    diff, lo, hi, _ = stats.bootstrap_diff({0: 5.0, 1: 5.1}, {0: 0.0, 1: 0.1})
-    assert diff == pytest.approx(5.0)
-    assert math.isnan(lo) and math.isnan(hi)
-    assert stats.verdict(lo, hi, +1) == "no evidence"
+    c = stats.compare({0: 5.0, 1: 5.1}, {0: 0.0, 1: 0.1})
+    assert c.diff == pytest.approx(5.0)
+    assert math.isnan(c.lo) and math.isnan(c.hi) and math.isnan(c.p)
+    assert stats.verdict(c.diff, c.p, +1) == "no evidence"
+
+
+def test_mean_ci_is_the_t_interval():
+    lo, hi = stats.mean_ci([1.0, 2.0, 3.0])  # mean 2, se 1/sqrt(3), t_{0.975, 2} = 4.302653
+    assert hi - 2.0 == pytest.approx(4.302652729749462 / math.sqrt(3))
+    assert 2.0 - lo == pytest.approx(hi - 2.0)
+    assert all(math.isnan(v) for v in stats.mean_ci([1.0]))
 
 
 def test_failure_rate_and_finite():
@@ -262,7 +307,12 @@ def test_ablation_statistics_match_the_rows(finished):
     assert effect["metrics"][m]["diff"] == pytest.approx(sum(replay[s] - by_seed[s] for s in range(3)) / 3)
     lo, hi = effect["metrics"][m]["ci"]
     assert lo <= effect["metrics"][m]["diff"] <= hi
-    assert effect["metrics"][m]["verdict"] == stats.verdict(lo, hi, +1)
+    assert effect["metrics"][m]["verdict"] == stats.verdict(effect["metrics"][m]["diff"], effect["metrics"][m]["p"], +1)
+    complete = [e for e in summary["effects"] if e["verdict"] != "pending"]
+    qs = stats.bh_adjust([e["p"] for e in complete])
+    assert [e["q"] for e in complete] == pytest.approx(qs, nan_ok=True)
+    for e in complete:  # the adjusted verdict never claims more than the raw one
+        assert e["verdict_adjusted"] in (e["verdict"], "no evidence")
     primary = summary["primary"]
     assert primary in ("kl", "modes")
     assert effect["verdict"] == effect["metrics"][effect["headline"]]["verdict"]
@@ -275,6 +325,39 @@ def test_ablation_statistics_match_the_rows(finished):
     for name in ("stats.json", "results.json"):  # strict JSON: an undefined KL is null, not NaN
         json.loads((out / name).read_text(), parse_constant=refuse)
     assert json.loads((out / "stats.json").read_text())["effects"][0]["trick"] == "replay"
+
+
+def test_a_kept_folder_without_its_runs_recomputes_the_same_statistics(finished, tmp_path, monkeypatch, capsys):
+    """docs/results/ keeps ablation.json and results.csv only; restat.py recomputes from those."""
+    import sys
+
+    from ganhacks.bench.ablate import rows_from_csv, summarize
+
+    out, summary = finished
+    rows = json.loads((out / "results.json").read_text())
+    back = rows_from_csv((out / "results.csv").read_text())
+    assert [(r["arm"], r["seed"], r["healthy"], r["failures"]) for r in back] == [
+        (r["arm"], r["seed"], r["healthy"], r["failures"]) for r in rows
+    ]
+    for a, b in zip(back, rows, strict=True):
+        assert a["metrics"] == pytest.approx(b["metrics"])
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for name in ("ablation.json", "results.csv", "report.md"):
+        shutil.copy(out / name, kept / name)
+    again = summarize(Ablation(kept).read_plan(), Ablation(kept).results())
+    assert [(e["trick"], e["verdict"], e["verdict_adjusted"]) for e in again["effects"]] == [
+        (e["trick"], e["verdict"], e["verdict_adjusted"]) for e in summary["effects"]
+    ]
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import restat
+
+    (kept / "report.md").write_text((kept / "report.md").read_text().replace("| no evidence |", "| helps |", 1))
+    monkeypatch.setattr(sys, "argv", ["restat.py", str(kept)])
+    assert restat.main() == 0
+    said = capsys.readouterr().out
+    assert "1 verdict(s) changed" in said and "helps -> no evidence" in said  # the planted change is found
+    assert (kept / "report.md").read_text() == (out / "report.md").read_text()  # and the report rewritten
 
 
 def test_reports_escape_user_strings(finished):
@@ -380,9 +463,17 @@ def test_verdict_matrix_lists_each_trick_per_data_set_and_applies_the_rule(finis
     assert verdict_matrix.main() == 0
     out = capsys.readouterr().out
     replay = next(e for e in summary["effects"] if e["trick"] == "replay")
-    assert f"| 8 | replay | {verdict_matrix.cell(replay, summary['primary'])} |" in out
+    assert f"| 8 | replay | {verdict_matrix.cell(replay, summary['primary'])}" in out  # plus any adjusted note
     assert out.index("| 6 | tricks.label_smoothing.mode=two_sided_random") < out.index("| 8 | replay")  # the seed's order
-    helped = [e["trick"] for e in summary["effects"] if e["verdict"] == "helps"]
+    # The rule reads the verdicts adjusted over the whole matrix (here each test appears twice).
+    cells = [e for e in summary["effects"] if e["verdict"] != "pending"]
+    qs = stats.bh_adjust([e["p"] for e in cells] * 2)[: len(cells)]
+    helped = [
+        e["trick"]
+        for e, q in zip(cells, qs, strict=True)
+        if not e["trick"].startswith("preset:")
+        and stats.verdict(e["metrics"][e["headline"]]["diff"], q, summary["directions"][e["headline"]]) == "helps"
+    ]
     assert out.splitlines()[-1].endswith(", ".join(helped) or "no trick")
     monkeypatch.setattr(sys, "argv", ["verdict_matrix.py", f"ring8={finished[0]}", "--tricks", "replay"])
     assert verdict_matrix.main() == 0

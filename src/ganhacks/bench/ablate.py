@@ -339,8 +339,13 @@ class Ablation:
     # ------------------------------------------------------------------ results
 
     def results(self, plan: Plan | None = None) -> list[dict[str, Any]]:
-        """One row per finished arm x seed, in plan order (unfinished runs are left out)."""
+        """One row per finished arm x seed, in plan order (unfinished runs are left out).
+
+        A folder kept without its runs (as docs/results/ keeps them: ablation.json and results.csv)
+        is read from its results.csv, so its statistics can be computed again."""
         plan = plan or self.read_plan()
+        if not self.runs.is_dir() and (self.path / "results.csv").is_file():
+            return rows_from_csv((self.path / "results.csv").read_text(encoding="utf-8"))
         rows = []
         for arm in plan.arms():
             folder = self.runs / arm.slug
@@ -404,6 +409,35 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+def rows_from_csv(text: str) -> list[dict[str, Any]]:
+    """The rows of a results.csv that :func:`results_csv` wrote, as results.json holds them."""
+    fixed = {"arm", "role", "trick", "seed", "steps", "wall_s", "eval_s", "healthy", "failures", "error", "run"}
+
+    def number(v: str) -> float | None:
+        return float(v) if v not in ("", "None") else None
+
+    rows = []
+    for r in csv.DictReader(io.StringIO(text)):
+        rows.append(
+            {
+                "arm": r["arm"],
+                "role": r["role"],
+                "trick": r["trick"] or None,
+                "seed": int(r["seed"]),
+                "steps": int(r["steps"]) if r["steps"] else None,
+                "wall_s": number(r["wall_s"]) or 0.0,
+                "eval_s": number(r["eval_s"]),
+                "healthy": r["healthy"] == "True",
+                "failures": [f for f in r["failures"].split(";") if f],
+                "error": r["error"] or None,
+                "run": r["run"],
+                # An empty cell is an undefined metric (KL with no high-quality sample): None, as in results.json.
+                "metrics": {k: number(v) for k, v in r.items() if k not in fixed},
+            }
+        )
+    return rows
+
+
 # --------------------------------------------------------------------------- statistics
 
 PRIMARY_ORDER = ("kl", "fd", "fd_inception", "modes")
@@ -411,10 +445,11 @@ PRIMARY_ORDER = ("kl", "fd", "fd_inception", "modes")
 
 def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per arm: runs, failure rate, mean and SE of each metric. Per trick and role: the difference
-    from the arm without it, with a paired bootstrap 95 % CI, and a verdict per metric; the headline
+    from the arm without it, with a paired t 95 % CI and p, and a verdict per metric; the headline
     verdict is the primary metric's (KL for 2D and Stacked MNIST, FD for labelled images), or the
     mode count's where KL is undefined in some of the runs compared. Until both arms have every
-    planned seed the verdicts are ``pending``."""
+    planned seed the verdicts are ``pending``. The headline tests of the complete effects also get
+    Benjamini-Hochberg adjusted p values (``q``) and an adjusted verdict (see :mod:`ganhacks.bench.stats`)."""
     arms = plan.arms()
     by_arm: dict[str, list[dict[str, Any]]] = {a.name: [r for r in rows if r["arm"] == a.name] for a in arms}
     metrics = [m for m in stats.DIRECTIONS if any(m in r.get("metrics", {}) for r in rows)]
@@ -447,7 +482,7 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
         for m in metrics:
             v = list(values(a.name, m).values())
             mean, se = stats.mean_se(v)
-            lo, hi = stats.bootstrap_mean(v)
+            lo, hi = stats.mean_ci(v)
             entry["metrics"][m] = {"mean": mean, "se": se, "ci": [lo, hi], "n": len(v)}
         arm_rows.append(entry)
 
@@ -472,12 +507,15 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "metrics": {},
             }
             for m in metrics:
-                diff, lo, hi, paired = stats.bootstrap_diff(values(with_arm, m), values(without_arm, m))
+                c = stats.compare(values(with_arm, m), values(without_arm, m))
                 effect["metrics"][m] = {
-                    "diff": diff,
-                    "ci": [lo, hi],
-                    "paired": paired,
-                    "verdict": stats.verdict(lo, hi, stats.DIRECTIONS[m]) if complete else "pending",
+                    "diff": c.diff,
+                    "ci": [c.lo, c.hi],
+                    "p": c.p,
+                    "p_signflip": c.p_signflip,
+                    "paired": c.paired,
+                    "n": c.n,
+                    "verdict": stats.verdict(c.diff, c.p, stats.DIRECTIONS[m]) if complete else "pending",
                 }
             # The headline is the primary metric, unless it is undefined in some of these runs (KL
             # with no high-quality sample): comparing the runs that kept it would hide the failures
@@ -492,7 +530,9 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
             )
             head = effect["headline"]
             effect["verdict"] = effect["metrics"][head]["verdict"] if head else ("no evidence" if complete else "pending")
+            effect["p"] = effect["metrics"][head]["p"] if head else math.nan
             effects.append(effect)
+    adjust_verdicts(effects, {m: stats.DIRECTIONS[m] for m in metrics})
     return {
         "data": plan.data,
         "base": plan.base,
@@ -504,8 +544,33 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "directions": {m: stats.DIRECTIONS[m] for m in metrics},
         "arms": arm_rows,
         "effects": effects,
-        "bootstrap": {"resamples": stats.BOOTSTRAP_RESAMPLES, "level": 0.95, "seed": stats.BOOTSTRAP_SEED},
+        "statistics": {
+            "test": stats.TEST_NAME,
+            "level": stats.LEVEL,
+            "min_seeds": stats.MIN_SEEDS,
+            "fdr": f"{stats.FDR_NAME} over the headline tests of the table's complete effects",
+            "signflip": {
+                "min_seeds": stats.SIGNFLIP_MIN_SEEDS,
+                "exact_up_to": stats.SIGNFLIP_EXACT_MAX,
+                "resamples": stats.SIGNFLIP_RESAMPLES,
+                "seed": stats.SIGNFLIP_SEED,
+            },
+        },
     }
+
+
+def adjust_verdicts(effects: list[dict[str, Any]], directions: dict[str, int]) -> None:
+    """Give each effect ``q`` (its headline p, Benjamini-Hochberg adjusted over the complete effects
+    in ``effects``) and ``verdict_adjusted``; pending effects stay pending and take no part."""
+    complete = [e for e in effects if e["verdict"] != "pending"]
+    qs = stats.bh_adjust([e.get("p", math.nan) for e in complete])
+    for e in effects:
+        e["q"], e["verdict_adjusted"] = math.nan, "pending"
+    for e, q in zip(complete, qs, strict=True):
+        head = e.get("headline")
+        e["q"] = q
+        diff = e["metrics"][head]["diff"] if head else math.nan
+        e["verdict_adjusted"] = stats.verdict(diff, q, directions.get(head, 0)) if head else "no evidence"
 
 
 # --------------------------------------------------------------------------- running
@@ -813,11 +878,13 @@ def _warm_evaluator(datasets: Iterable[Any]) -> None:
             Evaluator(data).classifier()
 
 
-def verdict_text(effect: dict[str, Any], summary: dict[str, Any]) -> str:
-    """An effect's headline verdict as the tables print it: with the seeds a pending one has, and the
-    metric that decided where the primary one is undefined in some runs."""
+def verdict_text(effect: dict[str, Any], summary: dict[str, Any], key: str = "verdict") -> str:
+    """An effect's headline verdict (``key``: ``verdict`` raw, ``verdict_adjusted`` after the FDR
+    adjustment) as the tables print it: with the seeds a pending one has, and the metric that decided
+    where the primary one is undefined in some runs."""
     primary = summary["primary"]
-    text = effect["verdict"]
+    # A stats.json written before the adjustment existed has no adjusted verdict.
+    text = effect.get(key, "n/a")
     if text == "pending":
         text += f" ({effect['seeds_done']} of {summary['seeds']} seeds)"
     if effect.get("headline", primary) != primary:
@@ -825,17 +892,28 @@ def verdict_text(effect: dict[str, Any], summary: dict[str, Any]) -> str:
     return text
 
 
+def fmt_p(p: float | None) -> str:
+    """A p or q value as the tables print it."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return f"{p:.2g}" if p >= 0.001 else "<0.001"
+
+
 def verdict_table(summary: dict[str, Any]) -> str:
     """The per-trick verdicts as plain text (what `ganhacks ablate` prints)."""
     primary = summary["primary"]
-    lines = [f"{'trick':<40} {'role':<5} {'d ' + str(primary):>12} {'95% CI':>24} {'fail':>9}  verdict"]
+    lines = [
+        f"{'trick':<40} {'role':<5} {'d ' + str(primary):>12} {'95% CI':>24} {'p':>7} {'q':>7} {'fail':>9}  verdict; adjusted"
+    ]
     for e in summary["effects"]:
         m = e["metrics"].get(primary, {})
         lo, hi = m.get("ci", [math.nan, math.nan])
         fail = f"{e['failure_rate_with']:.0%}/{e['failure_rate_without']:.0%}"
         verdict = verdict_text(e, summary)
+        adjusted = e.get("verdict_adjusted", "n/a")
         lines.append(
-            f"{e['trick'][:40]:<40} {e['role']:<5} {m.get('diff', math.nan):>12.4g} {f'[{lo:.4g}, {hi:.4g}]':>24} {fail:>9}  {verdict}"
+            f"{e['trick'][:40]:<40} {e['role']:<5} {m.get('diff', math.nan):>12.4g} {f'[{lo:.4g}, {hi:.4g}]':>24} "
+            f"{fmt_p(e.get('p')):>7} {fmt_p(e.get('q')):>7} {fail:>9}  {verdict}; {adjusted}"
         )
     return "\n".join(lines)
 

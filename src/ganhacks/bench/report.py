@@ -168,7 +168,7 @@ def _metric_bars(summary: dict[str, Any]) -> str:
         colours = ["#888888" if a["role"] in ("base", "full") else "#1f77b4" for a in arms]
         ax.bar(range(len(arms)), [0 if math.isnan(v) else v for v in means], yerr=err, color=colours, capsize=3)
         better = "higher is better" if summary["directions"][m] > 0 else "lower is better"
-        ax.set_title(f"{m} ({better}); mean over seeds, 95% bootstrap CI", fontsize=8)
+        ax.set_title(f"{m} ({better}); mean over seeds, 95% t CI", fontsize=8)
         ax.set_xticks(range(len(arms)))
         ax.set_xticklabels([a["arm"][:28] for a in arms], rotation=35, ha="right", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
@@ -194,7 +194,7 @@ def _forest(summary: dict[str, Any]) -> str | None:
     ax.set_yticklabels([f"{'+' if e['role'] == 'add' else '-'}{e['trick'][:36]}" for e in effects], fontsize=7)
     ax.invert_yaxis()
     better = "higher" if summary["directions"][primary] > 0 else "lower"
-    ax.set_xlabel(f"{primary}: with trick minus without ({better} is better); 95% bootstrap CI", fontsize=8)
+    ax.set_xlabel(f"{primary}: with trick minus without ({better} is better); 95% t CI", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return _figure_uri(fig)
 
@@ -210,7 +210,7 @@ def _last_sample(run: Path) -> Path | None:
 def verdict_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (trick, role): the primary metric's difference, CI and verdict, failure rates and
     the other metrics that have a verdict. Shared by the HTML and Markdown tables."""
-    from ganhacks.bench.ablate import verdict_text
+    from ganhacks.bench.ablate import fmt_p, verdict_text
 
     primary = summary["primary"]
     rows = []
@@ -227,12 +227,32 @@ def verdict_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 "test": "added to base" if e["role"] == "add" else "removed from full set",
                 "diff": m["diff"],
                 "ci": m["ci"],
+                "p": fmt_p(m.get("p")),
+                "p_signflip": fmt_p(m.get("p_signflip")),
+                "q": fmt_p(e.get("q")),
                 "verdict": verdict_text(e, summary),
+                "adjusted": verdict_text(e, summary, "verdict_adjusted"),
                 "fail": f"{fmt_rate(e['failure_rate_with'])} / {fmt_rate(e['failure_rate_without'])}",
                 "others": "; ".join(evidence) or "none",
             }
         )
     return rows
+
+
+def method_text() -> str:
+    """How the verdict tables are computed, for the reports' headers."""
+    from ganhacks.bench import stats
+
+    return (
+        "Effect = mean over seeds of (runs with the trick) − (runs without it), paired by seed. "
+        f"95 % CI and p: the {stats.TEST_NAME}, two-sided; helps / hurts when p < 0.05 (the CI excludes 0), "
+        "otherwise no evidence; pending until both arms have every seed. "
+        f"p (sign-flip): the exact sign-flip permutation test, from {stats.SIGNFLIP_MIN_SEEDS} paired seeds on "
+        "(below that it cannot reach 0.05). "
+        f"q (BH): {stats.FDR_NAME} adjusted p over this table's tests; the adjusted verdict (q < 0.05) keeps the "
+        "false discovery rate across the table at 5 %. "
+        "Failure rate: the share of seeds the doctor called unhealthy, with / without the trick."
+    )
 
 
 def fmt_rate(x: float) -> str:
@@ -264,13 +284,7 @@ def write_ablation_report(folder: Ablation, plan: Plan, summary: dict[str, Any])
     body.append(_table(None, [[_td(k), _td(v)] for k, v in meta], 'class="meta"'))
 
     body.append(f"<h2>Verdicts ({esc(primary)})</h2>")
-    body.append(
-        "<p>Each trick's effect is the mean, over seeds, of (runs with it) minus (runs without it), "
-        f"paired by seed; the interval is a percentile bootstrap 95% CI ({summary['bootstrap']['resamples']} resamples). "
-        "<b>helps</b> / <b>hurts</b>: the CI excludes 0; otherwise <b>no evidence</b>; <b>pending</b>: "
-        "the runs with or without the trick do not yet have every seed. "
-        "Failure rate: the share of seeds the doctor called unhealthy, with / without the trick.</p>"
-    )
+    body.append(f"<p>{esc(method_text())}</p>")
     vrows = []
     for r in verdict_rows(summary):
         vrows.append(
@@ -279,7 +293,11 @@ def write_ablation_report(folder: Ablation, plan: Plan, summary: dict[str, Any])
                 _td(r["test"]),
                 _td(fmt(r["diff"]), "num"),
                 _td(f"[{fmt(r['ci'][0])}, {fmt(r['ci'][1])}]", "num"),
+                _td(r["p"], "num"),
+                _td(r["p_signflip"], "num"),
                 _td(r["verdict"], _verdict_class(r["verdict"])),
+                _td(r["q"], "num"),
+                _td(r["adjusted"], _verdict_class(r["adjusted"])),
                 _td(r["fail"], "num"),
                 _td(r["others"]),
             ]
@@ -289,7 +307,11 @@ def write_ablation_report(folder: Ablation, plan: Plan, summary: dict[str, Any])
         "test",
         f"Δ {primary}",
         "95% CI",
+        "p (t)",
+        "p (sign-flip)",
         "verdict",
+        "q (BH)",
+        "adjusted verdict",
         "failure rate (with / without)",
         "other metrics with evidence",
     ]
@@ -367,16 +389,16 @@ def ablation_markdown(plan: Plan, summary: dict[str, Any], finished: int) -> str
         f"- started {md_esc(plan.created)} on {md_esc(plan.machine)}",
         f"- command: `{md_esc(plan.command)}`" if plan.command else "- command: (Python API)",
         "",
-        f"Effect = mean over seeds of (with trick) − (without), paired by seed; 95 % bootstrap CI. Verdict on {md_esc(primary)}; "
-        "pending until both arms have every seed.",
+        f"Verdict on {md_esc(primary)}. " + md_esc(method_text()),
         "",
-        f"| trick | test | Δ {md_esc(primary)} | 95 % CI | verdict | failure rate (with / without) | other metrics with evidence |",
-        "|---|---|---|---|---|---|---|",
+        f"| trick | test | Δ {md_esc(primary)} | 95 % CI | p (t) | p (sign-flip) | verdict | q (BH) | adjusted verdict | "
+        "failure rate (with / without) | other metrics with evidence |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in verdict_rows(summary):
         lines.append(
             f"| {md_esc(r['trick'])} | {r['test']} | {fmt(r['diff'])} | [{fmt(r['ci'][0])}, {fmt(r['ci'][1])}] | "
-            f"{r['verdict']} | {r['fail']} | {md_esc(r['others'])} |"
+            f"{r['p']} | {r['p_signflip']} | {r['verdict']} | {r['q']} | {r['adjusted']} | {r['fail']} | {md_esc(r['others'])} |"
         )
     metrics = summary["metrics"]
     lines += ["", "| arm | runs | failure rate | " + " | ".join(f"{m} (mean ± SE)" for m in metrics) + " |"]
