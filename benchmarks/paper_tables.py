@@ -10,7 +10,9 @@ it, and the `recommended` preset. Every row is an arm of one `ganhacks ablate` f
     .venv/bin/python benchmarks/paper_tables.py --fast                                        # a smoke run
 
 The paper trains 400k steps; the default here is a short budget (--steps), and the printed table
-says which was used. Calling again with the same --out resumes; `--no-run` trains nothing and prints
+says which was used. The 2D sets train in PacGAN's own coordinates (`data.coords=raw`: the grid spans
+±4); `--coords unit` trains them scaled into [-1, 1] as `ganhacks train` does by default, which is
+how the folders made before 2026-12-02 were trained. Calling again with the same --out resumes; `--no-run` trains nothing and prints
 the table from the runs finished so far, each row saying how many seeds it has.
 
 `--stacked` adds Stacked MNIST in PacGAN's hard "D = 1/4 G" setting, approximated with our DCGAN at
@@ -177,6 +179,12 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default="bench/paper_tables")
+    p.add_argument(
+        "--coords",
+        choices=["raw", "unit"],
+        default="raw",
+        help="2D coordinates: raw, PacGAN's own (default), or unit, scaled into [-1, 1] (folders made before 2026-12-02)",
+    )
     p.add_argument("--stacked", action="store_true", help="also run Stacked MNIST, D = 1/4 G")
     p.add_argument("--stacked-steps", type=int, default=5000)
     p.add_argument("--fast", action="store_true", help="smoke run: ring8, 3 tricks, 2 seeds, 30 steps")
@@ -213,6 +221,8 @@ def main() -> int:
             tricks=[t for t in args.tricks.split(",") if t],
             seeds=args.seeds,
             steps=args.steps,
+            # "unit" is data.coords' default, left out of --set so folders made before the key existed resume
+            set=["data.coords=raw"] if args.coords == "raw" else [],
             command=command,
             machine=machine_description(),
         )

@@ -260,6 +260,20 @@ def test_a_folder_keeps_what_its_preset_arm_meant_and_refuses_a_changed_preset(t
     assert json.loads(folder.plan_file.read_text())["arm_overrides"]["+preset:recommended"] == pinned  # untouched
 
 
+def test_a_folder_made_before_a_key_existed_resumes_while_the_key_keeps_its_default(tmp_path, monkeypatch):
+    from ganhacks import config
+
+    folder = Ablation(tmp_path / "ab")
+    folder.open(_plan())
+    saved = json.loads(folder.plan_file.read_text())
+    del saved["base_config"]["data.coords"]  # as a folder made before data.coords existed
+    folder.plan_file.write_text(json.dumps(saved))
+    assert folder.open(_plan()).seeds == 3  # its default, "unit", is what its runs were made with
+    monkeypatch.setitem(config.PRESETS, "baseline", {"data": {"coords": "raw"}})  # a base that moves off it
+    with pytest.raises(GanhacksError, match=r"base data.coords: None then, 'raw' now"):
+        folder.open(_plan())
+
+
 def test_an_invalid_arm_fails_before_any_folder_exists(tmp_path):
     plan = _plan(tricks=["train.steps=-3"])
     with pytest.raises(ConfigError, match="train.steps"):

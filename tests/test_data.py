@@ -224,3 +224,17 @@ def test_short_name():
     assert short_name("folder:/home/me/my faces/") == "folder-my_faces"
     assert short_name("npz:../d/cats.npz") == "npz-cats"
     assert short_name("ring8") == "ring8"
+
+
+def test_raw_coordinates_keep_the_protocols_grid():
+    """data.coords=raw trains the grid in PacGAN's own coordinates (±4), unit in [-1, 1]; metrics see
+    the protocol's coordinates either way."""
+    from ganhacks.config import DataConfig
+
+    unit = load_data(DataConfig(name="grid25", num_points=2000))
+    raw = load_data(DataConfig(name="grid25", num_points=2000, coords="raw"))
+    assert float(unit.x.abs().max()) == pytest.approx(1.0) and unit.scale > 4.0
+    assert raw.scale == 1.0 and 4.0 < float(raw.x.abs().max()) < 4.5
+    assert torch.allclose(unit.to_data_space(unit.x), raw.x, atol=1e-5)  # the same points
+    with pytest.raises(DataError, match="data.coords=raw is for the 2D sets"):
+        load_data(DataConfig(name="digits", coords="raw"))

@@ -42,6 +42,11 @@ class DataConfig:
     so that every training seed sees the same data, as in the PacGAN protocol."""
     num_points: int = 100_000
     """Size of the synthetic 2D training set."""
+    coords: Literal["unit", "raw"] = "unit"
+    """Coordinates of the 2D sets. unit: divided by the largest coordinate, so the set lies in
+    [-1, 1] (trick 1). raw: the protocol's own coordinates (the grid spans ±4), as PacGAN trains them;
+    its MLP G ends in a linear layer, so nothing clips them. Metrics and plots are in the protocol's
+    coordinates either way."""
 
 
 @dataclass(frozen=True)

@@ -233,10 +233,18 @@ class Plan:
         """How the pinned arms differ from what this version of ganhacks makes of the same plan."""
         if not self.arm_overrides and not self.base_config:
             return []
-        from ganhacks.config import changed_keys
+        from ganhacks.config import RunConfig, changed_keys, flatten, to_dict
 
         overrides, base = self.pinned()
-        out = [f"base {k}: {self.base_config.get(k)!r} then, {base.get(k)!r} now" for k in changed_keys(self.base_config, base)]
+        # A key added to ganhacks after the folder was made is not drift while the base arm keeps
+        # its default: the folder's runs were made with what that default means.
+        defaults = flatten(to_dict(RunConfig()))
+        keys = [
+            k
+            for k in changed_keys(self.base_config, base)
+            if k in self.base_config or k not in defaults or base.get(k) != defaults[k]
+        ]
+        out = [f"base {k}: {self.base_config.get(k)!r} then, {base.get(k)!r} now" for k in keys]
         out += [
             f"arm '{name}' was {self.arm_overrides.get(name)} and is now {o}"
             for name, o in overrides.items()

@@ -38,9 +38,10 @@ def _mixture(name: str, cfg: DataConfig) -> Dataset:
     means_fn, std = MIXTURES[name]
     means = means_fn()
     raw, mode = sample_mixture(means, std, cfg.num_points, cfg.seed)
-    # Divide by the largest coordinate so the training set lies in [-1, 1] (trick 1);
-    # samples are mapped back with Dataset.to_data_space before any metric or plot.
-    scale = float(raw.abs().max())
+    # Divide by the largest coordinate so the training set lies in [-1, 1] (trick 1), unless the
+    # protocol's raw coordinates are asked for; samples are mapped back with Dataset.to_data_space
+    # before any metric or plot.
+    scale = float(raw.abs().max()) if cfg.coords == "unit" else 1.0
     return Dataset(
         name=name, kind="2d", x=(raw / scale).float(), y=mode, num_classes=len(means),
         scale=scale, modes=means.float(), mode_std=std,
@@ -54,6 +55,8 @@ def load_data(cfg: DataConfig) -> Dataset:
         raise DataError("No data set was given; pass --data with one of: " + ", ".join(DATA_NAMES) + ".")
     if name in MIXTURES:
         return _mixture(name, cfg)
+    if cfg.coords != "unit":
+        raise DataError(f"data.coords={cfg.coords} is for the 2D sets (ring8, grid25); remove it for '{name}'.")
     if name == "stacked-mnist":
         if cfg.size not in (None, 28) or cfg.channels not in (None, 3):
             raise DataError("stacked-mnist is fixed at 28x28 with 3 channels; remove the data.size and data.channels settings.")
