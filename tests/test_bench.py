@@ -374,6 +374,33 @@ def test_a_kept_folder_without_its_runs_recomputes_the_same_statistics(finished,
     assert (kept / "report.md").read_text() == (out / "report.md").read_text()  # and the report rewritten
 
 
+def test_eval_at_gives_each_budget_its_own_verdicts(tmp_path):
+    """--eval-at evaluates every run on the way, and a budget's metrics are those a run of that many
+    steps ends with (the baseline has no schedule tied to the run's length)."""
+    from ganhacks.bench.ablate import rows_from_csv
+
+    out = tmp_path / "budgets"
+    summary = ablate(out, _plan(tricks=["replay"], eval_at=[6]))
+    rows = json.loads((out / "results.json").read_text())
+    assert all(set(r["metrics_at"]) == {"6"} and r["metrics_at"]["6"].keys() == r["metrics"].keys() for r in rows)
+    assert [b["steps"] for b in summary["budgets"]] == [6, 12]
+    assert summary["budgets"][1]["effects"] == summary["effects"]
+    short = ablate(tmp_path / "short", _plan(tricks=["replay"], steps=6))
+    base_at_6 = next(a for a in summary["budgets"][0]["arms"] if a["arm"] == "base")
+    base_6 = next(a for a in short["arms"] if a["arm"] == "base")
+    assert base_at_6["metrics"]["modes"]["mean"] == base_6["metrics"]["modes"]["mean"]
+    assert base_at_6["metrics"]["hq"]["mean"] == pytest.approx(base_6["metrics"]["hq"]["mean"])
+    back = rows_from_csv((out / "results.csv").read_text())  # kept folders keep the budgets
+    assert [r["metrics_at"]["6"]["modes"] for r in back] == [r["metrics_at"]["6"]["modes"] for r in rows]
+    report = (out / "report.md").read_text()
+    assert "Along the budget" in report and "| trick | 6 steps | 12 steps |" in report
+    assert 'id="budgets"' in (out / "report.html").read_text()
+    with pytest.raises(GanhacksError, match=r"--eval-at 20 is outside 1..12"):
+        ablate(tmp_path / "bad", _plan(eval_at=[20]))
+    with pytest.raises(GanhacksError, match="holds a different ablation: eval_at"):
+        Ablation(out).open(_plan(tricks=["replay"], eval_at=[4]))
+
+
 def test_reports_escape_user_strings(finished):
     out, _ = finished
     page = (out / "report.html").read_text()
@@ -520,6 +547,17 @@ def test_cli_ablate_rejects_a_bad_trick_without_making_a_folder(tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: Unknown trick 'replya'; did you mean 'replay'?")
     assert err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "says"), [("2k", "--eval-at must be steps separated by commas"), ("9", "--eval-at 9 is outside 1..5")]
+)
+def test_cli_ablate_rejects_a_bad_eval_at_without_making_a_folder(tmp_path, capsys, value, says):
+    args = ["ablate", "--data", "ring8", "--tricks", "replay", "--seeds", "2", "--steps", "5", "--eval-at", value]
+    code = main([*args, "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {says}") and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
 
 

@@ -141,3 +141,15 @@ def test_resolve_fills_protocol_defaults():
 def test_resolve_refuses_wrong_arch():
     with pytest.raises(ConfigError, match="2D data needs model.arch=mlp"):
         resolve(build_config(overrides=["model.arch=dcgan"]), kind="2d", size=None, channels=None)
+
+
+def test_eval_at_takes_a_list_of_steps():
+    from ganhacks.config import build_config, nest
+
+    values = nest({"data.name": "ring8"})
+    assert build_config(values=values, overrides=["eval.at=[2000,10000]"]).eval.at == (2000, 10000)
+    assert build_config(values=values, overrides=["eval.at=500"]).eval.at == (500,)
+    with pytest.raises(ConfigError, match=r"'eval.at' must be a list of integers or null, got \[5, 'x'\]"):
+        build_config(values=values, overrides=["eval.at=[5,x]"])
+    with pytest.raises(ConfigError, match="'eval.at' must be a positive number, got 0"):
+        build_config(values=values, overrides=["eval.at=[0]"])

@@ -179,6 +179,7 @@ def _ablate(args: argparse.Namespace) -> int:
         base=args.base,
         mode=args.mode,
         set=list(args.set or []),
+        eval_at=_eval_at(args.eval_at),
         command=" ".join(shlex.quote(a) for a in ["ganhacks", *sys.argv[1:]]) if args.command_line is None else args.command_line,
         machine=machine_description(),
     )
@@ -187,9 +188,25 @@ def _ablate(args: argparse.Namespace) -> int:
         args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress, stack=stack, device=args.device
     )
     if not args.quiet:
+        for budget in summary.get("budgets", [])[:-1]:  # the final budget's table comes last, as without --eval-at
+            print(f"at {budget['steps']} steps:", file=sys.stderr)
+            print(verdict_table({**summary, **budget}), file=sys.stderr)
+        if summary.get("budgets"):
+            print(f"at {plan.steps} steps:", file=sys.stderr)
         print(verdict_table(summary), file=sys.stderr)
     print(f"{args.out}/report.html")
     return 0
+
+
+def _eval_at(text: str | None) -> list[int]:
+    """--eval-at '2000,20000' as a sorted list of distinct steps; one sentence if it is not that."""
+    if not text:
+        return []
+    try:
+        steps = sorted({int(t) for t in text.split(",") if t.strip()})
+    except ValueError:
+        raise GanhacksError(f"--eval-at must be steps separated by commas, like 2000,10000; got '{text}'.") from None
+    return steps
 
 
 def _stack_count(text: str) -> int:
@@ -289,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--seeds", type=int, required=True, metavar="K", help="training seeds 0..K-1 per arm")
     a.add_argument("--steps", type=int, required=True, metavar="N", help="training steps per run")
+    a.add_argument(
+        "--eval-at",
+        metavar="N[,N...]",
+        help="also evaluate every run at these steps (up to --steps), each budget with its own verdicts, "
+        "so the report shows how each effect moves with training",
+    )
     a.add_argument("--base", default="baseline", metavar="PRESET", help="the preset every arm starts from (default baseline)")
     a.add_argument(
         "--mode",

@@ -404,6 +404,9 @@ def augment_policy(text: str, key: str) -> tuple[str, ...]:
 class EvalConfig:
     every: int | None = None
     """Steps between evaluations during training (metrics merged into that step's metrics.jsonl row). Off when null."""
+    at: tuple[int, ...] | None = None
+    """Steps at which to evaluate during training as well, e.g. [2000, 10000] (merged into those rows
+    of metrics.jsonl, as with ``every``); `ganhacks ablate --eval-at` sets it. Off when null."""
     n: int | None = None
     """Samples per evaluation. Auto: 2,500 for 2D data (the protocol), else min(5,000, max(N, 1,000))."""
     inception_weights: str | None = None
@@ -570,7 +573,10 @@ def _type_name(tp: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is tuple:
-        return f"a list of {len(typing.get_args(tp))} numbers"
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_type_name(args[0]).removeprefix('an ').removeprefix('a ')}s"
+        return f"a list of {len(args)} numbers"
     if tp is type(None):
         return "null"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
@@ -598,11 +604,18 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         raise bad
     if origin is tuple:
+        args = typing.get_args(tp)
         if isinstance(value, str):
-            value = [v.strip() for v in value.strip("()[] ").split(",")]
-        if not isinstance(value, (list, tuple)) or len(value) != len(typing.get_args(tp)):
+            value = [v.strip() for v in value.strip("()[] ").split(",") if v.strip()]
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[int, ...]: any length, a lone value for one
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = [value]
+            if not isinstance(value, (list, tuple)):
+                raise bad
+            return tuple(_coerce(v, args[0], key) for v in value)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise bad
-        return tuple(_coerce(v, a, key) for v, a in zip(value, typing.get_args(tp), strict=True))
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args, strict=True))
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -820,6 +833,8 @@ def validate(cfg: RunConfig) -> None:
     positive("checkpoint.keep", cfg.checkpoint.keep)
     positive("eval.every", cfg.eval.every)
     positive("eval.n", cfg.eval.n)
+    for step in cfg.eval.at or ():
+        positive("eval.at", step, allow_none=False)
     positive("data.size", cfg.data.size)
     positive("data.num_points", cfg.data.num_points)
     positive("model.z_dim", cfg.model.z_dim)

@@ -198,9 +198,16 @@ class Plan:
     # config, flattened, without its seed.
     arm_overrides: dict[str, list[str]] = field(default_factory=dict)
     base_config: dict[str, Any] = field(default_factory=dict)
+    # Budgets short of `steps` at which every run is also evaluated (`--eval-at`); each gets its own
+    # verdicts. A folder made before this existed has none.
+    eval_at: list[int] = field(default_factory=list)
 
     # These define the experiment; the rest (seeds, command, when and where) may differ between calls.
-    IDENTITY = ("data", "tricks", "steps", "base", "mode", "set")
+    IDENTITY = ("data", "tricks", "steps", "base", "mode", "set", "eval_at")
+
+    def budgets(self) -> list[int]:
+        """Every budget with verdicts, in order: the ``eval_at`` steps, then ``steps``."""
+        return sorted({*self.eval_at, self.steps})
 
     def specs(self) -> list[TrickSpec]:
         specs = parse_tricks(self.tricks)
@@ -256,8 +263,11 @@ class Plan:
         """The RunConfig of one arm and seed (validated; auto values are filled later, from the data)."""
         from ganhacks.config import build_config, nest
 
-        values = nest({"data.name": self.data, "train.steps": self.steps, "train.seed": seed})
-        return build_config(preset=self.base, values=values, overrides=[*self.set, *arm.overrides])
+        flat: dict[str, Any] = {"data.name": self.data, "train.steps": self.steps, "train.seed": seed}
+        early = [b for b in self.budgets() if b < self.steps]  # the last budget is the run's own final evaluation
+        if early:
+            flat["eval.at"] = early
+        return build_config(preset=self.base, values=nest(flat), overrides=[*self.set, *arm.overrides])
 
 
 def machine_description() -> str:
@@ -408,12 +418,15 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
     """The rows as CSV: fixed columns first, then one column per metric."""
     fixed = ["arm", "role", "trick", "seed", "steps", "wall_s", "eval_s", "healthy", "failures", "error", "run"]
     metrics = sorted({k for r in rows for k in r.get("metrics", {})})
+    # Earlier budgets (--eval-at) as METRIC@STEP columns, after the final ones.
+    early = sorted({(int(b), k) for r in rows for b, m in r.get("metrics_at", {}).items() for k in m})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(fixed + metrics)
+    writer.writerow(fixed + metrics + [f"{k}@{b}" for b, k in early])
     for r in rows:
         cells = [";".join(r[k]) if k == "failures" else r.get(k) for k in fixed]
-        writer.writerow(cells + [r.get("metrics", {}).get(m) for m in metrics])
+        at = r.get("metrics_at", {})
+        writer.writerow(cells + [r.get("metrics", {}).get(m) for m in metrics] + [at.get(str(b), {}).get(k) for b, k in early])
     return out.getvalue()
 
 
@@ -440,9 +453,16 @@ def rows_from_csv(text: str) -> list[dict[str, Any]]:
                 "error": r["error"] or None,
                 "run": r["run"],
                 # An empty cell is an undefined metric (KL with no high-quality sample): None, as in results.json.
-                "metrics": {k: number(v) for k, v in r.items() if k not in fixed},
+                "metrics": {k: number(v) for k, v in r.items() if k not in fixed and "@" not in k},
             }
         )
+        at: dict[str, dict[str, Any]] = {}
+        for k, v in r.items():
+            if "@" in k and v != "":  # a run that stopped before a budget has no value there
+                name, step = k.rsplit("@", 1)
+                at.setdefault(step, {})[name] = number(v)
+        if at:
+            rows[-1]["metrics_at"] = at
     return rows
 
 
@@ -541,7 +561,7 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
             effect["p"] = effect["metrics"][head]["p"] if head else math.nan
             effects.append(effect)
     adjust_verdicts(effects, {m: stats.DIRECTIONS[m] for m in metrics})
-    return {
+    summary = {
         "data": plan.data,
         "base": plan.base,
         "mode": plan.mode,
@@ -565,6 +585,27 @@ def summarize(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
             },
         },
     }
+    if plan.eval_at:
+        # Each budget is its own table, with its own FDR adjustment; the last is this summary.
+        final = replace(plan, eval_at=[])
+        summary["budgets"] = []
+        for b in plan.budgets():
+            sub = summary if b == plan.steps else summarize(final, rows_at(rows, b))
+            summary["budgets"].append({"steps": b, "primary": sub["primary"], "arms": sub["arms"], "effects": sub["effects"]})
+    return summary
+
+
+def rows_at(rows: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """The rows as they stood at ``budget`` steps: each run's metrics from its evaluation there. A run
+    that ended before it (the doctor stopped it) counts with its final state, which is what training
+    it to the budget would have left; a run with no evaluation there has every metric undefined."""
+    out = []
+    for r in rows:
+        m = r.get("metrics_at", {}).get(str(budget))
+        if m is None:
+            m = r["metrics"] if 0 < r.get("steps", 0) < budget and not r.get("error") else {}
+        out.append({**r, "metrics": {k: m.get(k) for k in r.get("metrics", {})}})
+    return out
 
 
 def adjust_verdicts(effects: list[dict[str, Any]], directions: dict[str, int]) -> None:
@@ -644,9 +685,26 @@ def _finish_row(row: dict[str, Any], trainer: Any, run: Path) -> None:
     result = trainer.evaluate()
     row["eval_s"] = round(time.perf_counter() - start, 3)
     row["metrics"] = {k: v for k, v in result.items() if k not in _NOT_METRICS and isinstance(v, (int, float))}
+    at = trainer.cfg.eval.at or ()
+    if at:
+        from ganhacks.training.rundir import RunDir
+
+        row["metrics_at"] = metrics_at(RunDir(run).read_metrics(), at, set(row["metrics"]))
     verdict = json.loads((run / "verdict.json").read_text(encoding="utf-8"))
     row["healthy"] = bool(verdict.get("healthy"))
     row["failures"] = list(verdict.get("failures", []))
+
+
+def metrics_at(log: list[dict[str, Any]], steps: Iterable[int], keys: set[str]) -> dict[str, dict[str, Any]]:
+    """The evaluation metrics (``keys``) that metrics.jsonl holds at each of ``steps``, keyed by the
+    step as a string (JSON's keys are strings). After a rollback a step can be logged twice; the
+    last row is the one the run went on from."""
+    wanted = set(steps)
+    out: dict[str, dict[str, Any]] = {}
+    for r in log:
+        if r.get("step") in wanted and any(k in r for k in keys):
+            out[str(r["step"])] = {k: r[k] for k in keys if k in r}
+    return out
 
 
 def _failed(row: dict[str, Any], e: Exception) -> None:
@@ -779,6 +837,9 @@ def ablate(
         raise GanhacksError(f"--workers must be at least 1, got {workers}.")
     if plan.seeds < 1 or plan.steps < 1:
         raise GanhacksError(f"--seeds and --steps must be at least 1, got {plan.seeds} and {plan.steps}.")
+    bad = [b for b in plan.eval_at if not 1 <= b <= plan.steps]
+    if bad:
+        raise GanhacksError(f"--eval-at {bad[0]} is outside 1..{plan.steps}; give budgets up to --steps.")
     say = progress or (lambda _msg: None)
     arms = plan.arms()
     from ganhacks.api import prepare

@@ -199,6 +199,63 @@ def _forest(summary: dict[str, Any]) -> str | None:
     return _figure_uri(fig)
 
 
+def budget_rows(summary: dict[str, Any]) -> tuple[list[int], list[dict[str, Any]]]:
+    """With ``--eval-at``: the budgets, and one row per (trick, role) whose cells give the primary
+    metric's difference, CI and raw / adjusted verdict at each budget. Shared by HTML and Markdown."""
+    from ganhacks.bench.ablate import verdict_text
+
+    budgets = summary.get("budgets") or []
+    primary = summary["primary"]
+    rows = []
+    for i, e in enumerate(summary["effects"]):
+        cells = []
+        for b in budgets:
+            be = b["effects"][i]
+            m = be["metrics"].get(primary, {"diff": math.nan, "ci": [math.nan, math.nan]})
+            raw = verdict_text(be, {**summary, "primary": primary})
+            adjusted = be.get("verdict_adjusted", "n/a").split(" (")[0]
+            cells.append(
+                {
+                    "diff": m["diff"],
+                    "ci": m["ci"],
+                    "verdict": raw if raw.split(" (")[0] == adjusted else f"{raw}; adjusted: {adjusted}",
+                }
+            )
+        rows.append({"trick": e["trick"], "role": e["role"], "cells": cells})
+    return [b["steps"] for b in budgets], rows
+
+
+def _along_budget(summary: dict[str, Any]) -> str | None:
+    """The primary metric's difference (with - without) against the budget, with CIs, one line per trick."""
+    steps, rows = budget_rows(summary)
+    primary = summary["primary"]
+    if len(steps) < 2 or not rows or not primary:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for j, r in enumerate(rows):
+        d = [c["diff"] for c in r["cells"]]
+        lo = [c["diff"] - c["ci"][0] for c in r["cells"]]
+        hi = [c["ci"][1] - c["diff"] for c in r["cells"]]
+        # a small sideways offset per trick so that overlapping error bars stay readable
+        x = [s * (1 + 0.02 * (j - len(rows) / 2)) for s in steps]
+        label = f"{'+' if r['role'] == 'add' else '-'}{r['trick'][:36]}"
+        clean = [[0 if math.isnan(v) else v for v in lo], [0 if math.isnan(v) else v for v in hi]]
+        ax.errorbar(x, d, yerr=clean, fmt="o-", capsize=3, label=label, lw=1)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xticks(steps)
+    ax.set_xticklabels([str(s) for s in steps], fontsize=7)
+    better = "higher" if summary["directions"][primary] > 0 else "lower"
+    ax.set_xlabel("training steps (budget)", fontsize=8)
+    ax.set_ylabel(f"Δ {primary} ({better} is better)", fontsize=8)
+    ax.set_title(f"effect on {primary} along the budget; 95% t CI", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _figure_uri(fig)
+
+
 # --------------------------------------------------------------------------- ablation report
 
 
@@ -319,6 +376,22 @@ def write_ablation_report(folder: Ablation, plan: Plan, summary: dict[str, Any])
     forest = _forest(summary)
     if forest:
         body.append(_img(forest, f"difference in {primary} per trick, with 95% confidence intervals"))
+    steps, brows = budget_rows(summary)
+    if len(steps) > 1:
+        body.append("<h2>Along the budget</h2>")
+        body.append(
+            f"<p>Every run was also evaluated at {', '.join(map(str, steps[:-1]))} steps; each budget is its own table "
+            f"(its own FDR adjustment). Cells: Δ {esc(primary)} [95% CI] and the verdict.</p>"
+        )
+        trows = [
+            [_td(("+" if r["role"] == "add" else "-") + r["trick"])]
+            + [_td(f"{fmt(c['diff'])} [{fmt(c['ci'][0])}, {fmt(c['ci'][1])}] {c['verdict']}") for c in r["cells"]]
+            for r in brows
+        ]
+        body.append(_table(["trick", *[f"{s} steps" for s in steps]], trows, 'id="budgets"'))
+        plot = _along_budget(summary)
+        if plot:
+            body.append(_img(plot, f"difference in {primary} against the budget, with 95% confidence intervals"))
 
     body.append("<h2>Arms</h2>")
     arm_rows = []
@@ -400,6 +473,18 @@ def ablation_markdown(plan: Plan, summary: dict[str, Any], finished: int) -> str
             f"| {md_esc(r['trick'])} | {r['test']} | {fmt(r['diff'])} | [{fmt(r['ci'][0])}, {fmt(r['ci'][1])}] | "
             f"{r['p']} | {r['p_signflip']} | {r['verdict']} | {r['q']} | {r['adjusted']} | {r['fail']} | {md_esc(r['others'])} |"
         )
+    steps, brows = budget_rows(summary)
+    if len(steps) > 1:
+        lines += [
+            "",
+            f"Along the budget: Δ {md_esc(primary)} [95 % CI] and the verdict at each budget, each its own table.",
+            "",
+            "| trick | " + " | ".join(f"{s} steps" for s in steps) + " |",
+            "|---|" + "---|" * len(steps),
+        ]
+        for r in brows:
+            cells = [f"{fmt(c['diff'])} [{fmt(c['ci'][0])}, {fmt(c['ci'][1])}] {c['verdict']}" for c in r["cells"]]
+            lines.append(f"| {'+' if r['role'] == 'add' else '-'}{md_esc(r['trick'])} | " + " | ".join(cells) + " |")
     metrics = summary["metrics"]
     lines += ["", "| arm | runs | failure rate | " + " | ".join(f"{m} (mean ± SE)" for m in metrics) + " |"]
     lines.append("|---" * (3 + len(metrics)) + "|")

@@ -166,7 +166,8 @@ class Trainer:
     def _due(self) -> tuple[bool, bool, bool]:
         """At this step: (the run is done, an evaluation is due, a log row is due)."""
         done = self.step == self.cfg.train.steps
-        evaluate = bool(self.cfg.eval.every) and (self.step % self.cfg.eval.every == 0 or done)
+        every, at = self.cfg.eval.every, self.cfg.eval.at
+        evaluate = (bool(every) and (self.step % every == 0 or done)) or (at is not None and self.step in at)
         return done, evaluate, done or evaluate or self.step % self.cfg.train.log_every == 0
 
     def wants_stats(self) -> bool:
