@@ -8,6 +8,9 @@ it, and the `recommended` preset. Every row is an arm of one `ganhacks ablate` f
     .venv/bin/python benchmarks/paper_tables.py --steps 2000 --workers 2 --out bench/paper   # our default budget
     .venv/bin/python benchmarks/paper_tables.py --steps 400000 ...                            # the paper's length
     .venv/bin/python benchmarks/paper_tables.py --fast                                        # a smoke run
+    # PacGAN's Table 1 rows at 20k steps, with verdicts at 2k, 10k and 20k:
+    .venv/bin/python benchmarks/paper_tables.py --tricks tricks.pack,tricks.pack.m=4,preset:recommended \
+        --steps 20000 --eval-at 2000,10000 --workers 2 --out bench/table1-20k
 
 The paper trains 400k steps; the default here is a short budget (--steps), and the printed table
 says which was used. The 2D sets train in PacGAN's own coordinates (`data.coords=raw`: the grid spans
@@ -177,6 +180,12 @@ def main() -> int:
     p.add_argument("--tricks", default=",".join(MLP_TRICKS), help="arms added to the baseline (default: every MLP trick)")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--steps", type=int, default=2000)
+    p.add_argument(
+        "--eval-at",
+        default="",
+        metavar="N[,N...]",
+        help="also evaluate the 2D runs at these steps, each budget with its own verdicts (as ganhacks ablate --eval-at)",
+    )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default="bench/paper_tables")
     p.add_argument(
@@ -223,6 +232,7 @@ def main() -> int:
             steps=args.steps,
             # "unit" is data.coords' default, left out of --set so folders made before the key existed resume
             set=["data.coords=raw"] if args.coords == "raw" else [],
+            eval_at=sorted({int(b) for b in args.eval_at.split(",") if b.strip()}),
             command=command,
             machine=machine_description(),
         )
