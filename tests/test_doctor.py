@@ -34,6 +34,8 @@ def healthy_row(step, wobble=0.0):
     }
     if step % 50 == 0:  # a probe every 5th row
         row.update({"doctor/finite": 1.0, "doctor/diversity": 0.95, "doctor/g_change": 1e-2, "doctor/modes": 8.0})
+        # the probe's k-NN numbers, with the wobble 256 samples give them
+        row.update({"doctor/recall": 0.6 + 0.03 * math.sin(step / 70), "doctor/precision": 0.8, "doctor/coverage": 0.7})
     return row
 
 
@@ -114,6 +116,49 @@ def test_mode_collapse_from_diversity_or_lost_modes():
     # image runs: class coverage from eval rows
     e = only(stream(lambda r, s: r.update(class_modes=10 if s < 500 else 2), start=0, info=INFO_IMG), "mode_collapse")
     assert e.started == 500
+
+
+def test_mode_collapse_from_recall_against_its_best_or_a_floor():
+    def lose_recall(row, step):
+        if "doctor/recall" in row:
+            row.update({"doctor/recall": 0.2, "doctor/precision": 0.9})
+
+    assert stream(lose_recall, start=500) == []  # 2D runs are judged by their modes, not recall
+    e = only(stream(lose_recall, start=500, info=INFO_IMG), "mode_collapse")
+    assert (e.started, e.step) == (500, 700)
+    assert e.evidence["recall"] == 0.2 and e.evidence["precision"] == 0.9 and e.evidence["best_recall"] > 0.6
+    # a G whose best recall stays under recall_min_best has not learned enough to lose it
+    low = lambda r, s: r.update({"doctor/recall": 0.08 if s < 500 else 0.01}) if "doctor/recall" in r else None  # noqa: E731
+    assert stream(low, start=0, info=INFO_IMG) == []
+    # ... unless a floor is set: then being under it is enough
+    e = only(stream(low, start=0, info=INFO_IMG, cfg=DoctorConfig(warmup=100, recall_floor=0.05)), "mode_collapse")
+    assert e.started == 500
+
+
+def _slide(first, last, start, probes=10, key="doctor/recall", precision=None):
+    """A change that moves ``key`` linearly from ``first`` to ``last`` over ``probes`` probes from ``start``."""
+
+    def change(row, step):
+        if key in row:
+            t = min(1.0, (step - start) / (50 * (probes - 1)))
+            row[key] = first + t * (last - first)
+            if precision is not None:
+                row["doctor/precision"] = precision[0] + t * (precision[1] - precision[0])
+
+    return change
+
+
+def test_slow_collapse_when_recall_drifts_down_while_precision_holds():
+    # 0.6 -> 0.36 over ten probes: never under half the best, so mode_collapse stays quiet
+    assert stream(_slide(0.6, 0.36, 300), start=300) == []  # 2D: an early G's blob sharpening looks like this
+    e = only(stream(_slide(0.6, 0.36, 300), start=300, info=INFO_IMG), "slow_collapse")
+    assert e.step == 750 and e.evidence["recall"] < 0.7 * e.evidence["recall_first"]
+    assert e.evidence["precision"] == pytest.approx(0.8) and e.evidence["over_steps"] == 450
+    assert "precision" in e.message and "recall" in e.message and "tricks.instance_noise" in e.hint
+    # precision falling with it: G is getting worse at everything, not narrowing
+    assert stream(_slide(0.6, 0.36, 300, precision=(0.8, 0.5)), start=300, info=INFO_IMG) == []
+    # a smaller drift than recall_drop is noise
+    assert stream(_slide(0.6, 0.5, 300), start=300, info=INFO_IMG) == []
 
 
 def test_unstable_when_loss_variance_spikes():

@@ -287,6 +287,33 @@ def test_a_stack_killed_mid_run_resumes_from_its_checkpoints(stacked_ablation, t
     assert _rows(out) == _rows(stacked_ablation / "stacked")
 
 
+def test_a_stack_asked_to_stop_checkpoints_every_run_and_resumes(stacked_ablation, tmp_path, monkeypatch):
+    """Ctrl-C while a stack trains: each run of the stack checkpoints the step, no result is written,
+    and the next call continues both, as a stack, to the rows of the stack that never stopped."""
+    from ganhacks.bench.ablate import ablate
+    from ganhacks.training import stop
+    from ganhacks.training.loop import Trainer
+
+    real = Trainer.after_step
+
+    def after_step(self):
+        if self.step == 50 and stop.requested() is None:
+            stop.request(2)  # SIGINT, as the terminal's Ctrl-C would
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "after_step", after_step)
+    out = tmp_path / "ab"
+    with stop.on_signals(), pytest.raises(stop.Stopped, match=r"^Ablation stopped by Ctrl-C \(SIGINT\): 0 of 2 runs"):
+        ablate(out, _ablation_plan(), stack=2)
+    assert len(list(out.glob("runs/*/seed_0/checkpoints/step_0000050.json"))) == 2
+    assert not list(out.glob("runs/*/seed_0/result.json"))
+    monkeypatch.setattr(Trainer, "after_step", real)
+    ablate(out, _ablation_plan(), stack=2)
+    rows = json.loads((out / "results.json").read_text())
+    assert [r["resumed_from"] for r in rows] == [50, 50] and [r["stacked"] for r in rows] == [2, 2]
+    assert _rows(out) == _rows(stacked_ablation / "stacked")
+
+
 def test_run_sgd_matches_torch_sgd_with_momentum_and_weight_decay():
     torch.manual_seed(1)
     p = torch.nn.Parameter(torch.randn(2, 30))

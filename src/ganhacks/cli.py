@@ -7,6 +7,7 @@ Errors caused by the user's input print one sentence (``error: ...``) and exit w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -361,8 +362,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.handlers[:] = [handler]
     logger.propagate = False
     logger.setLevel(logging.INFO)
+    from ganhacks.training import stop
+
+    # Training commands stop on Ctrl-C / SIGTERM at a step boundary, with a checkpoint; the others
+    # have nothing to save and keep Python's default (KeyboardInterrupt, below).
+    guard = stop.on_signals() if args.command in ("train", "ablate") else contextlib.nullcontext()
     try:
-        return args.func(args)
+        with guard:
+            return args.func(args)
+    except stop.Stopped as e:
+        print(str(e), file=sys.stderr)
+        return e.exit_code
     except GanhacksError as e:
         if args.debug:
             raise
@@ -371,6 +381,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        from ganhacks.errors import free_space, is_disk_full, one_line
+
+        if not is_disk_full(e) or args.debug:
+            raise
+        where = e.filename or "."
+        print(
+            one_line(
+                f"error: The disk holding '{where}' is full ({free_space(where)} free); what was there before is intact "
+                "(every file is written whole or not at all): free space, or lower checkpoint.keep, then run the same command again."
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except BrokenPipeError:  # `ganhacks tricks --json | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0

@@ -429,8 +429,8 @@ class DoctorConfig:
     halve_lr, halve_lr_d, halve_lr_g, instance_noise, label_smoothing."""
     max_rollbacks: int = 3
     warmup: int | None = None
-    """Steps before the slow detectors (d_wins, g_fools_with_garbage, mode_collapse, unstable, stalled)
-    may fire; a GAN's first steps look like all of them. Auto: a tenth of the run."""
+    """Steps before the slow detectors (d_wins, g_fools_with_garbage, mode_collapse, slow_collapse,
+    unstable, stalled) may fire; a GAN's first steps look like all of them. Auto: a tenth of the run."""
     window: int = 5
     """Consecutive rows (probes for the probe-based detectors) a condition must hold before it is raised."""
     probe_every: int = 50
@@ -451,6 +451,19 @@ class DoctorConfig:
     the best G reached)."""
     coverage_floor: float = 0.5
     """mode_collapse: fewer than this fraction of the modes (2D) or classes (eval rows) covered."""
+    recall_fraction: float = 0.5
+    """mode_collapse (image data): the probe's recall (k-NN, against a fixed real sample) below this fraction of the
+    best recall the run reached, once that best is at least recall_min_best ..."""
+    recall_min_best: float = 0.1
+    """... (below it, 256 probe samples measure recall too coarsely to call a fall) ..."""
+    recall_floor: float | None = None
+    """... or below this floor. Off by default: a healthy MNIST run's probe recall starts at 0 and
+    stays under 0.05 for its first 300 steps (docs/doctor.md), so a floor alone cannot tell "not
+    learned yet" from "collapsed"."""
+    collapse_trend: int = 10
+    """slow_collapse (image data): probes over which recall must fall while precision holds."""
+    recall_drop: float = 0.3
+    """slow_collapse: the least fall of recall over that window, as a fraction of its level at the start."""
     spike_factor: float = 5.0
     """unstable: the losses' median row-to-row swing over a window above this multiple of its recent size ..."""
     swing_floor: float = 0.25
@@ -999,10 +1012,18 @@ def _validate_doctor(d: DoctorConfig) -> None:
     if d.warmup is not None and d.warmup < 0:
         raise ConfigError(f"Config key 'doctor.warmup' must be >= 0, got {d.warmup}.")
     for key in ("d_gap", "grad_limit", "fool_gap", "diversity_floor", "coverage_floor", "spike_factor", "swing_floor",
-                "stall_tol"):  # fmt: skip
+                "stall_tol", "recall_min_best"):  # fmt: skip
         value = getattr(d, key)
         if not (value > 0 and math.isfinite(value)):
             raise ConfigError(f"Config key 'doctor.{key}' must be a positive number, got {value}.")
+    if d.recall_floor is not None and not 0 < d.recall_floor < 1:
+        raise ConfigError(f"Config key 'doctor.recall_floor' must be a fraction between 0 and 1, or null, got {d.recall_floor}.")
+    for key in ("recall_fraction", "recall_drop"):
+        value = getattr(d, key)
+        if not 0 < value < 1:
+            raise ConfigError(f"Config key 'doctor.{key}' must be a fraction between 0 and 1, got {value}.")
+    if d.collapse_trend < 4:
+        raise ConfigError(f"Config key 'doctor.collapse_trend' must be at least 4 probes (a trend), got {d.collapse_trend}.")
 
 
 def replace(cfg: Any, **changes: Any) -> Any:

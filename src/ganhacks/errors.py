@@ -28,3 +28,38 @@ class ConfigError(GanhacksError):
 
 class DataError(GanhacksError):
     """A dataset that cannot be found, read or used."""
+
+
+class DiskFull(GanhacksError):
+    """A write that the disk (or a quota) had no room for; nothing partial was left behind."""
+
+
+# ENOSPC: no space left on the device; EDQUOT: the user's quota is used up (not defined on every OS).
+def is_disk_full(e: BaseException) -> bool:
+    """True for an OSError that says the disk or the quota is full."""
+    import errno
+
+    codes = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+    return isinstance(e, OSError) and e.errno in codes
+
+
+def free_space(path: object) -> str:
+    """The free space on the disk holding ``path`` (or its nearest existing parent), for messages."""
+    import shutil
+    from pathlib import Path
+
+    p = Path(str(path))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return human_bytes(shutil.disk_usage(p).free)
+    except OSError:
+        return "unknown"
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover

@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 from ganhacks.bench import stats
 from ganhacks.errors import ConfigError, GanhacksError
+from ganhacks.training import stop
 
 Mode = Literal["add-one", "leave-one-out", "both"]
 MODES: tuple[str, ...] = ("add-one", "leave-one-out", "both")
@@ -724,6 +725,8 @@ def run_one(
     plan = Plan(**plan_dict)
     arm = Arm(**{**arm_dict, "overrides": tuple(arm_dict["overrides"])})
     run = Path(path)
+    from ganhacks.training.stop import Stopped
+
     row = _result_row(arm, seed, run)
     try:
         trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device)
@@ -731,6 +734,8 @@ def run_one(
         trainer.fit()
         row["wall_s"] = round(time.perf_counter() - start, 3)
         _finish_row(row, trainer, run)
+    except Stopped as e:  # asked to stop: the run keeps its checkpoint and no result, so the next call continues it
+        return {**row, "stopped": str(e)}
     except Exception as e:  # noqa: BLE001 - one broken run must not end the ablation
         _failed(row, e)
     atomic_write(run / "result.json", strict_json(row))
@@ -752,6 +757,8 @@ def run_stack(
     arms = [Arm(**{**a, "overrides": tuple(a["overrides"])}) for a, _, _ in jobs]
     runs = [Path(p) for _, _, p in jobs]
     rows = [_result_row(arm, seed, run) for arm, (_, seed, _), run in zip(arms, jobs, runs, strict=True)]
+    from ganhacks.training.stop import Stopped
+
     trainers, datasets = [], {}
     try:
         for arm, (_, seed, _), run, row in zip(arms, jobs, runs, rows, strict=True):
@@ -760,10 +767,13 @@ def run_stack(
             trainers.append(trainer)
         start = time.perf_counter()
         try:
-            StackTrainer(trainers).fit()
-        except NotStackable:
-            for t in trainers:
-                t.fit()
+            try:
+                StackTrainer(trainers).fit()
+            except NotStackable:
+                for t in trainers:
+                    t.fit()
+        except Stopped as e:  # every run keeps its checkpoint and gets no result: the next call continues them
+            return [{**row, "stopped": str(e)} for row in rows]
         wall = round((time.perf_counter() - start) / len(trainers), 3)  # each run's share of the stack
         for trainer, run, row in zip(trainers, runs, rows, strict=True):
             row["wall_s"], row["stacked"] = wall, len(trainers)
@@ -804,10 +814,16 @@ def stack_size(stack: str | int, device: str | None, cfg: Any) -> int:
     return int(max(1, min(256, budget // (16 * params))))
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, shared_stop: Any = None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    if shared_stop is not None:  # a pool process: stop requests come from the main process
+        from ganhacks.training import stop
+
+        stop.share(shared_stop)
+        # The terminal's Ctrl-C reaches every process of the group; a worker only records it.
+        stop.on_signals(worker=True).__enter__()
 
 
 def available_cores() -> int:
@@ -891,20 +907,45 @@ def ablate(
             return call(run_one, plan_dict, asdict(arm), seed, str(folder.run_dir(arm, seed)), device)
         return call(run_stack, plan_dict, [(asdict(a), s, str(folder.run_dir(a, s))) for a, s in group], device)
 
+    stopped_runs = 0
+
     def report(result: dict[str, Any] | list[dict[str, Any]]) -> None:
+        nonlocal stopped_runs
         for row in result if isinstance(result, list) else [result]:
-            report_one(row)
+            if "stopped" in row:
+                stopped_runs += 1
+            else:
+                report_one(row)
 
     if workers == 1 or len(tasks) <= 1:
         _init_worker(threads)
         for group in tasks:
+            if stop.requested() is not None:
+                break
             report(task(None, group))
     elif tasks:
         # spawn, not fork: a forked child would inherit the parent's torch thread pools and locks.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = [task(pool, group) for group in tasks]
-            for future in as_completed(futures):
-                report(future.result())
+        ctx = get_context("spawn")
+        shared = ctx.RawValue("i", 0)  # stop requests, from this process's signal handler to the workers
+        stop.share(shared)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, shared)) as pool:
+                futures = [task(pool, group) for group in tasks]
+                for future in as_completed(futures):
+                    if stop.requested() is not None:  # runs not started yet stay unstarted
+                        for f in futures:
+                            f.cancel()
+                    if not future.cancelled():
+                        report(future.result())
+        finally:
+            stop.share(None)
+    if (signum := stop.requested()) is not None:
+        folder.summarize(plan)  # results.json / stats.json hold every finished run
+        raise stop.Stopped(
+            signum,
+            f"Ablation stopped by {stop.name(signum)}: {done} of {total} runs are finished, and {stopped_runs} in flight "
+            f"kept their checkpoints. Continue with the same command: {plan.command or 'the same ablate() call'}",
+        )
     summary = folder.summarize(plan)
     from ganhacks.bench.report import write_ablation_report
 

@@ -31,6 +31,9 @@ HINTS: dict[str, str] = {
     "tricks.vae or a larger train.batch_size",
     "unstable": "Lower optim.g.lr / optim.d.lr, or try tricks.instance_noise, tricks.label_smoothing or tricks.swap",
     "stalled": "G's weights no longer move: check that optim.g.lr is not tiny and that D is not saturated (loss=nonsaturating)",
+    "slow_collapse": "G keeps its precision but loses recall, a slow loss of variety: on MNIST the bench measured "
+    "tricks.instance_noise and model.g_act=leaky_relu raising recall, a lower optim.d.lr can help, and tricks.pack "
+    "cut recall on small image sets (docs/results.md)",
 }
 CODES = tuple(HINTS)
 ADA_P = "trick/ada/p"  # ADA's augmentation probability, as the trick logs it
@@ -45,6 +48,7 @@ AUTO_REMEDIES: dict[str, list[str]] = {
     "mode_collapse": ["instance_noise"],
     "unstable": ["halve_lr"],
     "stalled": [],  # nothing to undo: a rollback cannot help, so the run stops instead
+    "slow_collapse": ["instance_noise"],  # the bench's largest measured help to MNIST recall that a rollback can switch on
 }
 
 
@@ -263,10 +267,21 @@ class GFoolsWithGarbage(Detector):
         return {"loss_g_first": losses[0], "loss_g": losses[-1], "d_fake": _num(row, "d_fake"), "d_real": _num(row, "d_real")}
 
 
+def recall_lost(recall: float, best: float, cfg: DoctorConfig) -> bool:
+    """mode_collapse's recall condition: below ``recall_fraction`` of a best of at least
+    ``recall_min_best``, or below ``recall_floor`` when one is set."""
+    if cfg.recall_floor is not None and recall < cfg.recall_floor:
+        return True
+    return best >= cfg.recall_min_best and recall < cfg.recall_fraction * best
+
+
 class ModeCollapse(Detector):
     """G loses the variety it had: its fakes' diversity falls below ``diversity_floor`` of the real data's
     and below half the best it reached, or it covers under ``coverage_floor`` of the most modes (2D) or
-    classes (eval rows) it once covered, after once covering at least that fraction of them all.
+    classes (eval rows) it once covered, after once covering at least that fraction of them all, or the
+    probe's recall (the share of real samples that some fake's k-NN ball reaches) falls below
+    ``recall_fraction`` of the best it reached (once that best is ``recall_min_best``), or below
+    ``recall_floor`` when one is set.
     Judging against G's own best matters: early in training G covers few modes, or varies little,
     because it has not learned yet, which is not collapse."""
 
@@ -277,6 +292,7 @@ class ModeCollapse(Detector):
         super().__init__(cfg, info)
         self.best_diversity = 0.0
         self.best_covered = 0.0
+        self.best_recall = 0.0
 
     def _read(self, row: dict[str, Any]) -> tuple[float | None, float | None]:
         if self.info.get("kind") == "2d":
@@ -286,6 +302,8 @@ class ModeCollapse(Detector):
         div = _num(row, "doctor/diversity")
         self.best_diversity = max(self.best_diversity, div if div is not None and math.isfinite(div) else 0.0)
         self.best_covered = max(self.best_covered, covered or 0.0)
+        recall = _num(row, "doctor/recall")
+        self.best_recall = max(self.best_recall, recall or 0.0)
         return div, covered
 
     def warm_up(self, row):
@@ -293,9 +311,16 @@ class ModeCollapse(Detector):
 
     def condition(self, row, history):
         div, covered = self._read(row)
-        if div is None and covered is None:
+        # On 2D data the mode count says what recall would, and recall itself swings with the blob an
+        # early G draws (docs/doctor.md), so only image runs are judged by it.
+        recall = _num(row, "doctor/recall") if self.info.get("kind") != "2d" else None
+        if div is None and covered is None and recall is None:
             return UNKNOWN
         evidence: dict[str, float] = {}
+        if recall is not None and recall_lost(recall, self.best_recall, self.cfg):
+            evidence.update({"recall": recall, "best_recall": self.best_recall})
+            if (precision := _num(row, "doctor/precision")) is not None:
+                evidence["precision"] = precision
         if div is not None and div < self.cfg.diversity_floor and div < 0.5 * self.best_diversity:
             evidence.update({"diversity": div, "best_diversity": self.best_diversity})
         total = self.info.get("num_modes") if self.info.get("kind") == "2d" else self.info.get("num_classes")
@@ -354,7 +379,70 @@ class Stalled(Detector):
         return {"g_change": change} if change < self.cfg.stall_tol else None
 
 
-DETECTORS: tuple[type[Detector], ...] = (NonFinite, ExplodingGradients, DWins, GFoolsWithGarbage, ModeCollapse, Unstable, Stalled)
+class SlowCollapse(Detector):
+    """Recall drifts down over a long window while precision holds or rises: G narrows onto what it
+    does well, the loss of variety that no single probe shows. Over the last ``collapse_trend``
+    probes of an image run, recall's least-squares slope is negative and it fell by at least ``recall_drop`` of its
+    level at the window's start, while precision stayed within 0.05 of its start or rose. Once recall
+    is past mode_collapse's thresholds, that detector names it, so this one stays quiet: it is the
+    early warning for a decline that no threshold has caught yet."""
+
+    code = "slow_collapse"
+    slow = True
+
+    def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
+        super().__init__(cfg, info)
+        self.need = 1  # the window is the trend itself
+        self.probes: deque[list[float]] = deque(maxlen=cfg.collapse_trend)  # [step, recall, precision]
+        self.best_recall = 0.0
+
+    def _read(self, row: dict[str, Any]) -> bool:
+        recall, precision = _num(row, "doctor/recall"), _num(row, "doctor/precision")
+        if recall is None or precision is None or self.info.get("kind") == "2d":  # images only, as in ModeCollapse
+            return False
+        self.probes.append([float(row["step"]), recall, precision])
+        self.best_recall = max(self.best_recall, recall)
+        return True
+
+    def warm_up(self, row):
+        self._read(row)
+
+    def condition(self, row, history):
+        if not self._read(row):
+            return UNKNOWN
+        if len(self.probes) < self.cfg.collapse_trend:
+            return None
+        if self.best_recall < self.cfg.recall_min_best or recall_lost(self.probes[-1][1], self.best_recall, self.cfg):
+            return None  # too coarse to read a trend in, or mode_collapse's territory
+        steps, recalls, precisions = zip(*self.probes, strict=True)
+        mean_s, mean_r = statistics.fmean(steps), statistics.fmean(recalls)
+        slope = sum((s - mean_s) * (r - mean_r) for s, r in zip(steps, recalls, strict=True)) / sum(
+            (s - mean_s) ** 2 for s in steps
+        )
+        # Both ends as the mean of three probes: one noisy probe (256 fakes) should not make a trend.
+        first_r, last_r = statistics.fmean(recalls[:3]), statistics.fmean(recalls[-3:])
+        first_p, last_p = statistics.fmean(precisions[:3]), statistics.fmean(precisions[-3:])
+        if slope < 0 and last_r <= (1 - self.cfg.recall_drop) * first_r and last_p >= first_p - 0.05:
+            return {
+                "recall_first": first_r,
+                "recall": last_r,
+                "precision_first": first_p,
+                "precision": last_p,
+                "over_steps": steps[-1] - steps[0],
+            }
+        return None
+
+
+DETECTORS: tuple[type[Detector], ...] = (
+    NonFinite,
+    ExplodingGradients,
+    DWins,
+    GFoolsWithGarbage,
+    ModeCollapse,
+    SlowCollapse,
+    Unstable,
+    Stalled,
+)
 
 
 @dataclass

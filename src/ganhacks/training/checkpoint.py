@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ganhacks.errors import GanhacksError
+from ganhacks.errors import DiskFull, GanhacksError, free_space, human_bytes, is_disk_full
 from ganhacks.fileio import atomic_write
 
 FORMAT = "ganhacks-checkpoint/1"
@@ -69,14 +69,67 @@ def save_checkpoint(
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"step_{step:07d}"
     structure, tensors = split_state(state)
-    atomic_write(directory / f"{stem}.safetensors", save(tensors))
-    meta = {"format": FORMAT, "step": step, "tensors": f"{stem}.safetensors", "state": structure}
-    atomic_write(directory / f"{stem}.json", json.dumps(meta).encode())
+    blob = save(tensors)
+    meta = json.dumps({"format": FORMAT, "step": step, "tensors": f"{stem}.safetensors", "state": structure}).encode()
+    make_room(directory, len(blob) + len(meta), step, keep, protect)
+    paths = [directory / f"{stem}.safetensors", directory / f"{stem}.json"]
+    existed = [p.exists() for p in paths]
+    try:
+        atomic_write(paths[0], blob)
+        atomic_write(paths[1], meta)  # written last: its presence marks a complete checkpoint
+    except OSError as e:
+        for path, was in zip(paths, existed, strict=True):
+            if not was:  # never leave half a new checkpoint: its tensors without its JSON
+                path.unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise _disk_full(directory, step, len(blob) + len(meta), keep) from None
+        raise
     if keep is not None:
         for old in list_checkpoints(directory)[:-keep]:
             if checkpoint_step(old) != protect:
                 remove_checkpoint(old)
     return directory / f"{stem}.json"
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, path.with_suffix(".safetensors")) if p.exists())
+
+
+def _disk_full(directory: Path, step: int, need: int, keep: int | None) -> DiskFull:
+    found = list_checkpoints(directory)
+    last = (
+        f"the last good checkpoint (step {checkpoint_step(found[-1])}) is intact" if found else "there is no earlier checkpoint"
+    )
+    return DiskFull(
+        f"The disk holding '{directory}' is full ({free_space(directory)} free, checkpoint step {step} needs about "
+        f"{human_bytes(need)}): nothing of it was written, and {last}; free space, or lower checkpoint.keep "
+        f"(now {keep if keep is not None else 'all'}), then continue."
+    )
+
+
+def make_room(directory: Path, need: int, step: int, keep: int | None, protect: int | None) -> None:
+    """Before writing a checkpoint of ``need`` bytes: when the disk clearly has less free, remove now
+    the old checkpoints that saving would remove anyway (those beyond ``keep``), if that is what makes
+    the room; else raise DiskFull without writing anything. The newest checkpoint and the protected
+    one (the doctor's last healthy) are never removed first: until the new one is complete, they are
+    what a resume or a rollback goes back to."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return
+    margin = 1.05 * need + (1 << 20)  # room for the JSON's rename and the filesystem's rounding
+    if free >= margin:
+        return
+    found = list_checkpoints(directory)
+    doomed = found[: -(keep - 1)] if keep is not None and keep > 1 else (found if keep == 1 else [])
+    doomed = [p for p in doomed if p != (found[-1] if found else None) and checkpoint_step(p) != protect]
+    if free + sum(_size(p) for p in doomed) >= margin:
+        for p in doomed:
+            remove_checkpoint(p)
+        return
+    raise _disk_full(directory, step, need, keep)
 
 
 def checkpoint_step(path: Path) -> int:

@@ -26,11 +26,13 @@ import torch
 
 from ganhacks.config import RunConfig, dump_yaml, to_dict
 from ganhacks.data import BatchSampler, Dataset
+from ganhacks.errors import DiskFull, free_space, is_disk_full
 from ganhacks.monitor.doctor import AUTO_REMEDIES, Doctor, Event, run_info, verdict
 from ganhacks.monitor.probe import Probe, weights_finite
 from ganhacks.monitor.stats import Collector, collecting
 from ganhacks.plots import save_image_grid, save_scatter
 from ganhacks.sampling import generate, latents
+from ganhacks.training import stop
 from ganhacks.training.checkpoint import (
     checkpoint_step,
     list_checkpoints,
@@ -140,13 +142,48 @@ class Trainer:
     def fit(self) -> None:
         """Train until ``train.steps``, logging, sampling and checkpointing on the way; the doctor reads
         every logged row and may stop the run or roll it back. Ends by writing ``verdict.json``."""
-        self.begin()
-        with collecting(self.collector):
-            while self.step < self.cfg.train.steps:
-                self.train_step()
-                if self.after_step() == "stop":
-                    break
-        self.finish()
+        try:
+            self.begin()
+            with collecting(self.collector):
+                while self.step < self.cfg.train.steps:
+                    self.train_step()
+                    if self.after_step() == "stop":
+                        break
+                    if (signum := stop.requested()) is not None:
+                        self._bar.close()
+                        raise self.stopped(signum)
+            self.finish()
+        except OSError as e:
+            if is_disk_full(e):
+                raise self.disk_full(e) from None
+            raise
+
+    def disk_full(self, e: OSError) -> DiskFull:
+        """One sentence for a run's write (a row, a sample grid, an event) that the disk had no room for."""
+        found = list_checkpoints(self.run.checkpoints)
+        last = (
+            f"the last good checkpoint (step {checkpoint_step(found[-1])}) is intact"
+            if found
+            else "no checkpoint was written yet"
+        )
+        where = e.filename or self.run.path
+        return DiskFull(
+            f"The disk holding '{where}' is full ({free_space(where)} free) at step {self.step}; {last}; free space, or "
+            f"lower checkpoint.keep (now {self.cfg.checkpoint.keep}), then continue with: ganhacks train --resume {self.run.path}"
+        )
+
+    def stopped(self, signum: int) -> stop.Stopped:
+        """Checkpoint the step just finished, for a stop asked by ``signum``; the Stopped to raise."""
+        newest = list_checkpoints(self.run.checkpoints)
+        if not newest or checkpoint_step(newest[-1]) != self.step:  # after_step may have just written it
+            self.save()
+        saved = list_checkpoints(self.run.checkpoints)
+        where = (f"its checkpoint at step {checkpoint_step(saved[-1])} is in {self.run.checkpoints}" if saved
+                 else "no checkpoint could be written (its weights are not finite)")  # fmt: skip
+        return stop.Stopped(
+            signum,
+            f"Stopped by {stop.name(signum)} at step {self.step}; {where}. Continue with: ganhacks train --resume {self.run.path}",
+        )
 
     def begin(self) -> None:
         """Before the first step (of this call): the run's header files, a first checkpoint when the
@@ -470,7 +507,12 @@ class Trainer:
             older = [checkpoint_step(p) for p in list_checkpoints(self.run.checkpoints)]
             older = [s for s in older if s <= before - self.cfg.train.log_every]
             protect = older[-1] if older else None
-        return save_checkpoint(self.run.checkpoints, self.step, self.state_dict(), keep=self.cfg.checkpoint.keep, protect=protect)
+        try:
+            return save_checkpoint(
+                self.run.checkpoints, self.step, self.state_dict(), keep=self.cfg.checkpoint.keep, protect=protect
+            )
+        except DiskFull as e:
+            raise DiskFull(f"{str(e).rstrip('.')} with: ganhacks train --resume {self.run.path}") from None
 
 
 def _size(path: Path) -> int:

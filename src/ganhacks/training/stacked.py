@@ -28,6 +28,7 @@ import torch
 from ganhacks.config import RunConfig, flatten, to_dict
 from ganhacks.losses import OBJECTIVES
 from ganhacks.monitor.stats import StackCollector, collecting
+from ganhacks.training import stop
 from ganhacks.training.loop import Trainer, global_rng_state
 from ganhacks.training.optim import PerRun, RunSlice, make_optimizer
 from ganhacks.training.stack import NotStackable, check_stackable, flatten_weights, stack_networks
@@ -158,10 +159,26 @@ class StackTrainer:
                         self._freeze(k)
                 if changed:
                     self._set_active(active)
+                if (signum := stop.requested()) is not None:
+                    bar.close()
+                    raise self._stopped(signum, active)
         bar.close()
         for k, t in enumerate(runs):
             self._thaw(k)
             t.finish()
+
+    def _stopped(self, signum: int, active: list[bool]) -> stop.Stopped:
+        """A stop asked by ``signum`` between two steps: every run still training checkpoints this step
+        (with its statistics so far), every run already done finishes as it would have."""
+        self.collector.drain_into([t.collector for t in self.trainers])
+        said = []
+        for k, t in enumerate(self.trainers):
+            self._thaw(k)
+            if active[k]:
+                said.append(str(t.stopped(signum)))
+            else:
+                t.finish()
+        return stop.Stopped(signum, " ".join(said))
 
     def _set_active(self, active: list[bool]) -> None:
         self.engine.active = torch.tensor(active, dtype=torch.bool, device=self.device)

@@ -65,8 +65,8 @@ CATALOGUE: tuple[TrickInfo, ...] = (
     TrickInfo(
         10,
         "doctor.action",
-        "track failures early: the doctor names d_wins, g_fools_with_garbage, mode_collapse, exploding_gradients, "
-        "unstable, non_finite and stalled from the logged stats, and warns, stops or rolls back",
+        "track failures early: the doctor names d_wins, g_fools_with_garbage, mode_collapse, slow_collapse, "
+        "exploding_gradients, unstable, non_finite and stalled from the logged stats, and warns, stops or rolls back",
     ),
     TrickInfo(11, "tricks.loss_threshold", "discouraged: repeat D (G) updates while its loss is above d (g), capped per step"),
     TrickInfo(12, "tricks.acgan", "AC-GAN: class-conditional G and an auxiliary classifier head on D (needs labels)"),
