@@ -48,7 +48,9 @@ def test_digits_classifier_cached_and_real_scores_as_real(caplog):
     assert feats.shape == (len(data), 128)
     perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
     real_vs_real = Evaluator(data)(lambda n, seed: data.x[perm[:n]], n=1000)
-    noise = Evaluator(data)(lambda n, seed: torch.rand(n, 1, 8, 8) * 2 - 1, n=1000)
+    # seeded: torch's global generator starts from a random seed in each process, and noise's recall
+    # ranges over 0.10-0.22 across draws, so an unseeded draw made this test flaky
+    noise = Evaluator(data)(lambda n, seed: torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed)) * 2 - 1, n=1000)
     assert real_vs_real["class_modes"] == 10 and real_vs_real["classifier_accuracy"] == meta["held_out_accuracy"]
     assert real_vs_real["fd"] < 0.05 * noise["fd"]
     assert real_vs_real["precision"] > 0.9 and real_vs_real["recall"] > 0.9
