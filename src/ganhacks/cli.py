@@ -379,7 +379,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        if args.command == "train" and stop.active_run is not None:  # a second Ctrl-C, during the stop's save
+            print(
+                f"interrupted; the newest complete checkpoint is intact: continue with ganhacks train --resume {stop.active_run}",
+                file=sys.stderr,
+            )
+        elif args.command == "ablate":
+            print("interrupted; every finished run is kept: continue with the same ganhacks ablate command", file=sys.stderr)
+        else:
+            print("interrupted", file=sys.stderr)
         return 130
     except OSError as e:
         from ganhacks.errors import free_space, is_disk_full, one_line

@@ -144,6 +144,7 @@ class Trainer:
         every logged row and may stop the run or roll it back. Ends by writing ``verdict.json``."""
         try:
             self.begin()
+            stop.active_run = self.run.path
             with collecting(self.collector):
                 while self.step < self.cfg.train.steps:
                     self.train_step()

@@ -20,6 +20,7 @@ from typing import Any
 
 _requested: int | None = None
 _shared: Any = None  # a multiprocessing RawValue('i') holding the signal number, shared with workers
+active_run: Any = None  # the folder of the run training in this process, for a second Ctrl-C's message
 
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number
