@@ -21,7 +21,7 @@ from typing import Any
 
 from ganhacks.config import RunConfig, build_config, changed_keys, dump_yaml, flatten, from_dict, load_yaml, to_dict
 from ganhacks.data import Dataset
-from ganhacks.errors import GanhacksError
+from ganhacks.errors import DiskFull, GanhacksError, free_space, is_disk_full
 from ganhacks.fileio import atomic_write
 from ganhacks.training.checkpoint import checkpoint_step, list_checkpoints, load_checkpoint, remove_checkpoint
 from ganhacks.training.optim import set_hyperparameters
@@ -156,18 +156,28 @@ def resume_run(
     if check_only:
         return trainer
     # Every check passed: bring the folder back to the checkpoint.
-    _remove_leftovers(run, at, damaged)
-    files = state.get("files") or {}
-    if "metrics_bytes" in files:
-        _cut(run.metrics, int(files["metrics_bytes"]))
-        _cut(run.events, int(files["events_bytes"]))
-    else:
-        _cut_by_step(run, at)
-    run.verdict.unlink(missing_ok=True)  # rewritten when the resumed run ends; a stale one would mislead
-    if changed or new.train.steps != old.train.steps:
-        atomic_write(run.config, dump_yaml(new).encode())
-    info.setdefault("resumes", []).append(
-        {"from_step": at, "steps": new.train.steps, "changed": changed, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    )
-    atomic_write(run.info, json.dumps(info, indent=2).encode())
+    try:
+        _remove_leftovers(run, at, damaged)
+        files = state.get("files") or {}
+        if "metrics_bytes" in files:
+            _cut(run.metrics, int(files["metrics_bytes"]))
+            _cut(run.events, int(files["events_bytes"]))
+        else:
+            _cut_by_step(run, at)
+        run.verdict.unlink(missing_ok=True)  # rewritten when the resumed run ends; a stale one would mislead
+        if changed or new.train.steps != old.train.steps:
+            atomic_write(run.config, dump_yaml(new).encode())
+        info.setdefault("resumes", []).append(
+            {"from_step": at, "steps": new.train.steps, "changed": changed, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        )
+        atomic_write(run.info, json.dumps(info, indent=2).encode())
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        # Every write above is whole or nothing, so the folder still resumes from the same checkpoint.
+        raise DiskFull(
+            f"The disk holding '{run.path}' is full ({free_space(run.path)} free), so the run could not be brought back "
+            f"to its checkpoint; the checkpoint at step {at} is intact; free space, or lower checkpoint.keep, then "
+            f"continue with: ganhacks train --resume {run.path}"
+        ) from None
     return trainer
