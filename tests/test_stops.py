@@ -211,3 +211,30 @@ def test_ablate_stops_every_run_in_flight_and_resumes(tmp_path):
     assert (stopped / "checkpoints" / "step_0000013.json").is_file() and not (stopped / "result.json").exists()
     summary = ablate(tmp_path / "ab", plan)
     assert [a["runs"] for a in summary["arms"]] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "said"),
+    [
+        (BrokenPipeError(errno.EPIPE, "Broken pipe"), 0, ""),  # `ganhacks tricks --json | head`: the reader left
+        (OSError(errno.ENOSPC, "No space left on device", "/x/y"), 2, "error: The disk holding '/x/y' is full ("),
+    ],
+)
+def test_the_cli_tells_a_reader_that_left_from_a_full_disk(monkeypatch, raised, code, said):
+    import io
+
+    import ganhacks.cli as cli_module
+
+    def fail(args):
+        raise raised
+
+    class Stderr(io.StringIO):
+        def close(self):  # the broken-pipe path closes stderr; keep what was written readable
+            self.closed_by_cli = True
+
+    err = Stderr()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(cli_module, "_tricks", fail)
+    assert cli_module.main(["tricks"]) == code
+    assert err.getvalue().startswith(said) and "Traceback" not in err.getvalue()
+    assert getattr(err, "closed_by_cli", False) == (code == 0)

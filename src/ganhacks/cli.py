@@ -389,7 +389,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("interrupted", file=sys.stderr)
         return 130
-    except OSError as e:
+    except BrokenPipeError:  # `ganhacks tricks --json | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
+    except OSError as e:  # after BrokenPipeError, which is one
         from ganhacks.errors import free_space, is_disk_full, one_line
 
         if not is_disk_full(e) or args.debug:
@@ -403,9 +406,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    except BrokenPipeError:  # `ganhacks tricks --json | head`: the reader left; not an error of ours
-        sys.stderr.close()
-        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
