@@ -728,6 +728,8 @@ def run_one(
     from ganhacks.training.stop import Stopped
 
     row = _result_row(arm, seed, run)
+    if stop.requested() is not None:  # queued before the stop: leave it unstarted, its folder untouched
+        return {**row, "stopped": None}
     try:
         trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device)
         start = time.perf_counter()
@@ -759,6 +761,8 @@ def run_stack(
     rows = [_result_row(arm, seed, run) for arm, (_, seed, _), run in zip(arms, jobs, runs, strict=True)]
     from ganhacks.training.stop import Stopped
 
+    if stop.requested() is not None:  # queued before the stop: leave them unstarted
+        return [{**row, "stopped": None} for row in rows]
     trainers, datasets = [], {}
     try:
         for arm, (_, seed, _), run, row in zip(arms, jobs, runs, rows, strict=True):
@@ -913,7 +917,7 @@ def ablate(
         nonlocal stopped_runs
         for row in result if isinstance(result, list) else [result]:
             if "stopped" in row:
-                stopped_runs += 1
+                stopped_runs += row["stopped"] is not None  # None: it never started
             else:
                 report_one(row)
 
