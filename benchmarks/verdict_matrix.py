@@ -26,8 +26,7 @@ import math
 import sys
 from pathlib import Path
 
-from ganhacks.bench import stats
-from ganhacks.bench.ablate import Ablation, summarize
+from ganhacks.bench.ablate import Ablation, adjusted, summarize
 from ganhacks.tricks.catalogue import CATALOGUE
 
 NEEDS_LABELS = ("tricks.conditional", "tricks.acgan")
@@ -104,12 +103,9 @@ def adjust_matrix(labels: dict[str, dict[str, dict]], directions: dict[str, dict
     """Set ``matrix_q`` and ``matrix_verdict`` on every complete cell: its headline p, adjusted by
     Benjamini-Hochberg over all the matrix's complete cells."""
     cells = [(label, e) for label, found in labels.items() for e in found.values() if e["verdict"] != "pending"]
-    qs = stats.bh_adjust([e.get("p", math.nan) for _, e in cells])
-    for (label, e), q in zip(cells, qs, strict=True):
-        head = e.get("headline")
-        diff = e["metrics"][head]["diff"] if head else math.nan
-        e["matrix_q"] = q
-        e["matrix_verdict"] = stats.verdict(diff, q, directions[label].get(head, 0)) if head else "no evidence"
+    results = adjusted([e for _, e in cells], [directions[label] for label, _ in cells])
+    for (_, e), (q, verdict) in zip(cells, results, strict=True):
+        e["matrix_q"], e["matrix_verdict"] = q, verdict
 
 
 def main() -> int:

@@ -415,9 +415,13 @@ def strict_json(value: Any) -> bytes:
     return (json.dumps(clean(value), indent=2, allow_nan=False) + "\n").encode()
 
 
+# results.csv's columns before the metrics: a row's own fields, as results.json holds them.
+CSV_FIXED = ("arm", "role", "trick", "seed", "steps", "wall_s", "eval_s", "healthy", "failures", "error", "run")
+
+
 def results_csv(rows: list[dict[str, Any]]) -> str:
     """The rows as CSV: fixed columns first, then one column per metric."""
-    fixed = ["arm", "role", "trick", "seed", "steps", "wall_s", "eval_s", "healthy", "failures", "error", "run"]
+    fixed = list(CSV_FIXED)
     metrics = sorted({k for r in rows for k in r.get("metrics", {})})
     # Earlier budgets (--eval-at) as METRIC@STEP columns, after the final ones.
     early = sorted({(int(b), k) for r in rows for b, m in r.get("metrics_at", {}).items() for k in m})
@@ -433,7 +437,7 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
 
 def rows_from_csv(text: str) -> list[dict[str, Any]]:
     """The rows of a results.csv that :func:`results_csv` wrote, as results.json holds them."""
-    fixed = {"arm", "role", "trick", "seed", "steps", "wall_s", "eval_s", "healthy", "failures", "error", "run"}
+    fixed = set(CSV_FIXED)
 
     def number(v: str) -> float | None:
         return float(v) if v not in ("", "None") else None
@@ -609,18 +613,26 @@ def rows_at(rows: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
     return out
 
 
+def adjusted(effects: list[dict[str, Any]], directions: list[dict[str, int]]) -> list[tuple[float, str]]:
+    """(q, adjusted verdict) of each complete effect: its headline p, Benjamini-Hochberg adjusted over
+    all of ``effects``, read in the direction of its headline metric (``directions``, one per effect)."""
+    qs = stats.bh_adjust([e.get("p", math.nan) for e in effects])
+    out = []
+    for e, q, direction in zip(effects, qs, directions, strict=True):
+        head = e.get("headline")
+        diff = e["metrics"][head]["diff"] if head else math.nan
+        out.append((q, stats.verdict(diff, q, direction.get(head, 0)) if head else "no evidence"))
+    return out
+
+
 def adjust_verdicts(effects: list[dict[str, Any]], directions: dict[str, int]) -> None:
     """Give each effect ``q`` (its headline p, Benjamini-Hochberg adjusted over the complete effects
     in ``effects``) and ``verdict_adjusted``; pending effects stay pending and take no part."""
     complete = [e for e in effects if e["verdict"] != "pending"]
-    qs = stats.bh_adjust([e.get("p", math.nan) for e in complete])
     for e in effects:
         e["q"], e["verdict_adjusted"] = math.nan, "pending"
-    for e, q in zip(complete, qs, strict=True):
-        head = e.get("headline")
-        e["q"] = q
-        diff = e["metrics"][head]["diff"] if head else math.nan
-        e["verdict_adjusted"] = stats.verdict(diff, q, directions.get(head, 0)) if head else "no evidence"
+    for e, (q, verdict) in zip(complete, adjusted(complete, [directions] * len(complete)), strict=True):
+        e["q"], e["verdict_adjusted"] = q, verdict
 
 
 # --------------------------------------------------------------------------- running
@@ -725,8 +737,6 @@ def run_one(
     plan = Plan(**plan_dict)
     arm = Arm(**{**arm_dict, "overrides": tuple(arm_dict["overrides"])})
     run = Path(path)
-    from ganhacks.training.stop import Stopped
-
     row = _result_row(arm, seed, run)
     if stop.requested() is not None:  # queued before the stop: leave it unstarted, its folder untouched
         return {**row, "stopped": None}
@@ -736,7 +746,7 @@ def run_one(
         trainer.fit()
         row["wall_s"] = round(time.perf_counter() - start, 3)
         _finish_row(row, trainer, run)
-    except Stopped as e:  # asked to stop: the run keeps its checkpoint and no result, so the next call continues it
+    except stop.Stopped as e:  # asked to stop: the run keeps its checkpoint and no result, so the next call continues it
         return {**row, "stopped": str(e)}
     except Exception as e:  # noqa: BLE001 - one broken run must not end the ablation
         _failed(row, e)
@@ -759,8 +769,6 @@ def run_stack(
     arms = [Arm(**{**a, "overrides": tuple(a["overrides"])}) for a, _, _ in jobs]
     runs = [Path(p) for _, _, p in jobs]
     rows = [_result_row(arm, seed, run) for arm, (_, seed, _), run in zip(arms, jobs, runs, strict=True)]
-    from ganhacks.training.stop import Stopped
-
     if stop.requested() is not None:  # queued before the stop: leave them unstarted
         return [{**row, "stopped": None} for row in rows]
     trainers, datasets = [], {}
@@ -776,7 +784,7 @@ def run_stack(
             except NotStackable:
                 for t in trainers:
                     t.fit()
-        except Stopped as e:  # every run keeps its checkpoint and gets no result: the next call continues them
+        except stop.Stopped as e:  # every run keeps its checkpoint and gets no result: the next call continues them
             return [{**row, "stopped": str(e)} for row in rows]
         wall = round((time.perf_counter() - start) / len(trainers), 3)  # each run's share of the stack
         for trainer, run, row in zip(trainers, runs, rows, strict=True):
@@ -823,8 +831,6 @@ def _init_worker(threads: int, shared_stop: Any = None) -> None:
 
     torch.set_num_threads(threads)
     if shared_stop is not None:  # a pool process: stop requests come from the main process
-        from ganhacks.training import stop
-
         stop.share(shared_stop)
         # The terminal's Ctrl-C reaches every process of the group; a worker only records it.
         stop.on_signals(worker=True).__enter__()

@@ -95,11 +95,16 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, path.with_suffix(".safetensors")) if p.exists())
 
 
-def _disk_full(directory: Path, step: int, need: int, keep: int | None) -> DiskFull:
+def last_good(directory: str | Path) -> str:
+    """What a full-disk message says of the checkpoints in ``directory``."""
     found = list_checkpoints(directory)
-    last = (
+    return (
         f"the last good checkpoint (step {checkpoint_step(found[-1])}) is intact" if found else "there is no earlier checkpoint"
     )
+
+
+def _disk_full(directory: Path, step: int, need: int, keep: int | None) -> DiskFull:
+    last = last_good(directory)
     return DiskFull(
         f"The disk holding '{directory}' is full ({free_space(directory)} free, checkpoint step {step} needs about "
         f"{human_bytes(need)}): nothing of it was written, and {last}; free space, or lower checkpoint.keep "

@@ -35,6 +35,7 @@ from ganhacks.sampling import generate, latents
 from ganhacks.training import stop
 from ganhacks.training.checkpoint import (
     checkpoint_step,
+    last_good,
     list_checkpoints,
     load_checkpoint,
     remove_checkpoint,
@@ -161,12 +162,7 @@ class Trainer:
 
     def disk_full(self, e: OSError) -> DiskFull:
         """One sentence for a run's write (a row, a sample grid, an event) that the disk had no room for."""
-        found = list_checkpoints(self.run.checkpoints)
-        last = (
-            f"the last good checkpoint (step {checkpoint_step(found[-1])}) is intact"
-            if found
-            else "no checkpoint was written yet"
-        )
+        last = last_good(self.run.checkpoints)
         where = e.filename or self.run.path
         return DiskFull(
             f"The disk holding '{where}' is full ({free_space(where)} free) at step {self.step}; {last}; free space, or "
