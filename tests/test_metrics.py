@@ -91,3 +91,12 @@ def test_kl_to_uniform():
     assert kl_to_uniform([10, 0, 0, 0]) == pytest.approx(math.log(4))
     assert kl_to_uniform([1, 3]) == pytest.approx(0.25 * math.log(0.5) + 0.75 * math.log(1.5))
     assert math.isnan(kl_to_uniform([0, 0]))
+
+
+def test_frechet_distance_of_non_finite_features_is_nan_not_an_error():
+    """A G whose weights went NaN gives NaN features; its evaluation must record that, not end the run."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    assert math.isfinite(frechet_distance(a, b))
+    a[3, 1] = np.nan
+    assert math.isnan(frechet_distance(a, b)) and math.isnan(frechet_distance(b, a))

@@ -28,13 +28,16 @@ def frechet_distance(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor,
     ||mu_a - mu_b||^2 + Tr(S_a) + Tr(S_b) - 2 Tr(sqrt(S_a S_b)). When the matrix square root is
     not finite (a singular product), ``eps`` is added to both diagonals and it is taken again;
     a complex result whose diagonal has an imaginary part above 1e-3 is an error, otherwise
-    the real part is used.
+    the real part is used. NaN when either set has a feature that is not finite (the samples of a G
+    whose weights went NaN): an evaluation then records the failure instead of ending the run.
     """
     from scipy import linalg
 
     a, b = _np(a), _np(b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"feature sizes differ: {a.shape[1]} vs {b.shape[1]}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return math.nan
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     with warnings.catch_warnings():
