@@ -30,7 +30,7 @@ def _train(args: argparse.Namespace) -> int:
         raise GanhacksError("--seed and --seeds both choose the seed; give one of them.")
     shorthands = {
         "data.name": args.data, "train.steps": args.steps, "train.batch_size": args.batch_size, "train.seed": args.seed,
-        "train.device": args.device,
+        "train.device": args.device, "logging.tensorboard": args.tensorboard or None,
     }  # fmt: skip
     cfg = build_config(
         preset=args.preset,
@@ -90,7 +90,10 @@ def _resume(args: argparse.Namespace) -> int:
         )
     if args.seeds is not None:
         raise GanhacksError("--seeds cannot be used with --resume; resume each run folder of a stack on its own.")
-    shorthands = {"data.name": args.data, "train.batch_size": args.batch_size, "train.seed": args.seed, "train.device": args.device}
+    shorthands = {
+        "data.name": args.data, "train.batch_size": args.batch_size, "train.seed": args.seed, "train.device": args.device,
+        "logging.tensorboard": "true" if args.tensorboard else None,
+    }  # fmt: skip
     overrides = [f"{k}={v}" for k, v in shorthands.items() if v is not None] + list(args.set or [])
     trainer = resume_run(args.resume, args.steps, overrides, args.allow_config_change, quiet=args.quiet, check_only=args.dry_run)
     if args.dry_run:  # every check ran; the folder is untouched
@@ -186,8 +189,9 @@ def _ablate(args: argparse.Namespace) -> int:
     )
     stack = args.stack if args.stack in ("auto", "off") else _stack_count(args.stack)
     summary = ablate(
-        args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress, stack=stack, device=args.device
-    )
+        args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress, stack=stack, device=args.device,
+        tensorboard=args.tensorboard,
+    )  # fmt: skip
     if not args.quiet:
         for budget in summary.get("budgets", [])[:-1]:  # the final budget's table comes last, as without --eval-at
             print(f"at {budget['steps']} steps:", file=sys.stderr)
@@ -253,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", metavar="DEV", help="shorthand for --set train.device=DEV (cpu, cuda, cuda:N)")
     t.add_argument("--out", metavar="DIR", help="parent folder of the run folders (default runs/)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. optim.d.lr=1e-4 (repeatable)")
+    t.add_argument(
+        "--tensorboard", action="store_true", help="also write TensorBoard event files to RUN/tb (logging.tensorboard=true; ganhacks[tb])"
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar or messages; print only the run directory")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit without training")
     t.add_argument(
@@ -333,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--device", metavar="DEV", help="train every run on DEV (cpu, cuda, cuda:N); default: each run's train.device")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every arm (repeatable)")
     a.add_argument("--out", required=True, metavar="DIR", help="the ablation folder; calling again with it resumes")
+    a.add_argument(
+        "--tensorboard", action="store_true", help="write each run's TensorBoard event files to DIR/tb/ARM/seed_N (ganhacks[tb])"
+    )
     a.add_argument("--quiet", action="store_true", help="no progress lines; print only the report's path")
     a.add_argument("--command-line", help=argparse.SUPPRESS)  # what the report quotes, for scripts that call ablate
     a.set_defaults(func=_ablate)

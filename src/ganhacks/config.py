@@ -413,6 +413,15 @@ class EvalConfig:
     """Local FID Inception weights (pt_inception-2015-12-05); also read from $GANHACKS_INCEPTION_WEIGHTS."""
 
 
+@dataclass(frozen=True)
+class LoggingConfig:
+    """Where a run's statistics go besides its run folder (which is always written)."""
+
+    tensorboard: bool = False
+    """Also write TensorBoard event files (scalars, sample grids, the doctor's events) to RUN/tb/;
+    needs ``pip install 'ganhacks[tb]'``. Changing it on --resume is not a config change."""
+
+
 REMEDIES = ("halve_lr", "halve_lr_d", "halve_lr_g", "instance_noise", "label_smoothing")
 
 
@@ -495,6 +504,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     tricks: TricksConfig = field(default_factory=TricksConfig)
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 # A preset is a named set of overrides on the defaults. `baseline` is the plain

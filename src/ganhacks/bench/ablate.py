@@ -309,6 +309,10 @@ class Ablation:
     def run_dir(self, arm: Arm, seed: int) -> Path:
         return self.runs / arm.slug / f"seed_{seed}"
 
+    def tb_dir(self, arm: Arm, seed: int) -> Path:
+        """A run's TensorBoard event folder (``ganhacks ablate --tensorboard``)."""
+        return self.path / "tb" / arm.slug / f"seed_{seed}"
+
     def read_plan(self) -> Plan:
         try:
             raw = json.loads(self.plan_file.read_text(encoding="utf-8"))
@@ -656,12 +660,23 @@ def _result_row(arm: Arm, seed: int, run: Path) -> dict[str, Any]:
 
 
 def _open_run(
-    plan: Plan, arm: Arm, seed: int, run: Path, device: str | None, datasets: dict[Any, Any] | None = None
+    plan: Plan, arm: Arm, seed: int, run: Path, device: str | None, datasets: dict[Any, Any] | None = None,
+    tb: str | None = None,
 ) -> tuple[Any, int | None]:
     """A Trainer for one arm x seed in ``run``: continued from its newest checkpoint when an interrupted
     call left one (the run's config is its own; ``device`` may move it), else built afresh in an emptied
     folder. ``datasets`` caches loaded data by its config, so the runs of a stack share one data set
-    (and one copy of it on the device). Returns (trainer, the step it resumed from or None)."""
+    (and one copy of it on the device). ``tb``, when given, is the run's TensorBoard event folder.
+    Returns (trainer, the step it resumed from or None)."""
+    trainer, at = _open_trainer(plan, arm, seed, run, device, datasets)
+    if tb is not None:
+        trainer.tb_path = Path(tb)
+    return trainer, at
+
+
+def _open_trainer(
+    plan: Plan, arm: Arm, seed: int, run: Path, device: str | None, datasets: dict[Any, Any] | None
+) -> tuple[Any, int | None]:
     from ganhacks.api import prepare
     from ganhacks.data import load_data
     from ganhacks.training import Trainer
@@ -726,9 +741,11 @@ def _failed(row: dict[str, Any], e: Exception) -> None:
 
 
 def run_one(
-    plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path: str, device: str | None = None
+    plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path: str, device: str | None = None,
+    tb: str | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate one arm x seed in ``path``; write and return its result row.
+    """Train and evaluate one arm x seed in ``path`` (with TensorBoard event files in ``tb``, when given);
+    write and return its result row.
 
     Runs in a worker process. A run that raises is recorded as failed (with the error) rather than
     taking the whole ablation down; an interrupt is not caught."""
@@ -741,7 +758,7 @@ def run_one(
     if stop.requested() is not None:  # queued before the stop: leave it unstarted, its folder untouched
         return {**row, "stopped": None}
     try:
-        trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device)
+        trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device, tb=tb)
         start = time.perf_counter()
         trainer.fit()
         row["wall_s"] = round(time.perf_counter() - start, 3)
@@ -755,11 +772,13 @@ def run_one(
 
 
 def run_stack(
-    plan_dict: dict[str, Any], jobs: list[tuple[dict[str, Any], int, str]], device: str | None = None
+    plan_dict: dict[str, Any], jobs: list[tuple[dict[str, Any], int, str]], device: str | None = None,
+    tb: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Train several arm x seed runs as one stack (each in its own folder, each continued from its
     newest checkpoint if it has one), evaluate each, write and return their result rows. A stack that
-    cannot be formed trains its runs one after another; a stack that raises fails all its runs."""
+    cannot be formed trains its runs one after another; a stack that raises fails all its runs.
+    ``tb``, when given, holds each run's TensorBoard event folder."""
     from ganhacks.fileio import atomic_write
     from ganhacks.training.loop import global_rng_state
     from ganhacks.training.stack import NotStackable
@@ -773,8 +792,8 @@ def run_stack(
         return [{**row, "stopped": None} for row in rows]
     trainers, datasets = [], {}
     try:
-        for arm, (_, seed, _), run, row in zip(arms, jobs, runs, rows, strict=True):
-            trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device, datasets)
+        for i, (arm, (_, seed, _), run, row) in enumerate(zip(arms, jobs, runs, rows, strict=True)):
+            trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device, datasets, tb=tb[i] if tb else None)
             trainer.own_rng = global_rng_state()  # as it stands after this run's build (or its checkpoint)
             trainers.append(trainer)
         start = time.perf_counter()
@@ -850,12 +869,15 @@ def ablate(
     progress: Callable[[str], None] | None = None,
     stack: str | int = "auto",
     device: str | None = None,
+    tensorboard: bool = False,
 ) -> dict[str, Any]:
     """Run every arm x seed of ``plan`` that has not finished yet in ``out``, then write results,
     statistics and the report. Returns the statistics. Safe to call again after an interruption.
 
     ``stack`` (auto, off or K) trains compatible runs as stacks of up to K (see :func:`stack_size`);
-    ``device`` (cpu, cuda, cuda:N) overrides every run's ``train.device``."""
+    ``device`` (cpu, cuda, cuda:N) overrides every run's ``train.device``; ``tensorboard`` writes each run's
+    TensorBoard event files to ``out/tb/ARM/seed_N`` (:meth:`Ablation.tb_dir`), so ``tensorboard --logdir
+    out/tb`` compares arms and seeds. It is not part of the experiment: a later call may leave it off."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
@@ -883,6 +905,10 @@ def ablate(
         from ganhacks.training.loop import pick_device
 
         pick_device(device)  # an unavailable device is one sentence, before anything runs
+    if tensorboard:
+        from ganhacks.training.tensorboard import require
+
+        require()  # a missing package is one sentence, before anything runs
     folder = Ablation(out)
     plan = folder.open(plan)
     # Seed by seed, not arm by arm: an interrupted call then leaves every arm with the same seeds,
@@ -912,10 +938,11 @@ def ablate(
     def task(pool: Any, group: list[tuple[Arm, int]]) -> Any:
         """Run (or, with a pool, submit) one task: a single run, or a stack."""
         call = pool.submit if pool else _now
+        tb = [str(folder.tb_dir(a, s)) for a, s in group] if tensorboard else None
         if len(group) == 1:
             ((arm, seed),) = group
-            return call(run_one, plan_dict, asdict(arm), seed, str(folder.run_dir(arm, seed)), device)
-        return call(run_stack, plan_dict, [(asdict(a), s, str(folder.run_dir(a, s))) for a, s in group], device)
+            return call(run_one, plan_dict, asdict(arm), seed, str(folder.run_dir(arm, seed)), device, tb[0] if tb else None)
+        return call(run_stack, plan_dict, [(asdict(a), s, str(folder.run_dir(a, s))) for a, s in group], device, tb)
 
     stopped_runs = 0
 

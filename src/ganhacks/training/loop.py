@@ -127,6 +127,14 @@ class Trainer:
         )
         self.show_bar = not quiet
         self.stack_info: dict[str, Any] | None = None  # set by a stack: how many runs, which layout
+        # TensorBoard's view of the run (logging.tensorboard): RUN/tb unless a runner (ganhacks ablate
+        # --tensorboard) points it elsewhere, which also turns it on. Opened by begin().
+        self.tb_path: Path | None = None
+        self.tb: Any = None
+        if cfg.logging.tensorboard:
+            from ganhacks.training.tensorboard import require
+
+            require()
         # The step's math: this run as a stack of one.
         self.engine = Step([self], SingleG(self.G), SingleD(self.D), self.opt_g, self.opt_d, self.device, self.autocast)
 
@@ -175,6 +183,7 @@ class Trainer:
         if not newest or checkpoint_step(newest[-1]) != self.step:  # after_step may have just written it
             self.save()
         saved = list_checkpoints(self.run.checkpoints)
+        self._close_tb()
         where = (f"its checkpoint at step {checkpoint_step(saved[-1])} is in {self.run.checkpoints}" if saved
                  else "no checkpoint could be written (its weights are not finite)")  # fmt: skip
         return stop.Stopped(
@@ -190,6 +199,10 @@ class Trainer:
         if self.run is None:
             raise RuntimeError("Trainer.fit needs a run directory: set trainer.run = RunDir(path) first")
         self.write_header()
+        if self.tb is None and (self.cfg.logging.tensorboard or self.tb_path is not None):
+            from ganhacks.training.tensorboard import TensorBoardLog
+
+            self.tb = TensorBoardLog(self.tb_path or self.run.path / "tb", start=self.step)
         if self.cfg.doctor.action == "rollback" and not list_checkpoints(self.run.checkpoints):
             self.save()  # a healthy state to return to even if the first failure comes before any checkpoint
         t = self.cfg.train
@@ -238,7 +251,13 @@ class Trainer:
     def finish(self) -> None:
         """After the last step (or the doctor's stop): close the bar and write ``verdict.json``."""
         self._bar.close()
+        self._close_tb()
         self.write_verdict()
+
+    def _close_tb(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
 
     def _maybe_probe(self, done: bool) -> dict[str, float]:
         every = self.cfg.doctor.probe_every
@@ -254,7 +273,7 @@ class Trainer:
         """Show a logged row to the doctor; record what it raises and act. Returns 'stop', 'rollback' or None."""
         events = self.doctor.observe(row)
         for event in events:
-            self.run.append_event(event.to_json())
+            self._append_event(event.to_json())
             self._say(event.message)
         action = self.cfg.doctor.action
         if not events or action == "warn":
@@ -271,8 +290,13 @@ class Trainer:
 
     def _record(self, action: dict[str, Any]) -> None:
         self.actions.append(action)
-        self.run.append_event(action)
+        self._append_event(action)
         self._say(action["message"])
+
+    def _append_event(self, event: dict[str, Any]) -> None:
+        self.run.append_event(event)
+        if self.tb is not None:
+            self.tb.event(event)
 
     def _stop(self, event: Event, reason: str) -> str:
         self.save_samples()
@@ -302,6 +326,8 @@ class Trainer:
         state = load_checkpoint(healthy[-1])
         failed_at = self.step
         self.load_state_dict(state)
+        if self.tb is not None:
+            self.tb.rewind(self.step)
         for newer in list_checkpoints(self.run.checkpoints):  # from the abandoned timeline: never load them
             if checkpoint_step(newer) > self.step:
                 remove_checkpoint(newer)
@@ -347,6 +373,8 @@ class Trainer:
         if metrics:
             row.update({k: v for k, v in metrics.items() if k not in row})
         self.run.append_metrics(row)
+        if self.tb is not None:
+            self.tb.row(row)
         return row
 
     def evaluate(self) -> dict[str, Any]:
@@ -392,6 +420,8 @@ class Trainer:
             )
         else:
             save_image_grid(fake, path)
+        if self.tb is not None:
+            self.tb.image(path, self.step)
         return path
 
     # ------------------------------------------------------------------ state

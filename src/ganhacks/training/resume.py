@@ -129,9 +129,11 @@ def resume_run(
     changed = config_changes(old, new)
     was, now = info.get("data", {}), data.info()
     changed += [f"data {k}: {was.get(k)!r} -> {now.get(k)!r}" for k in DATA_KEYS if k in was and was.get(k) != now.get(k)]
-    if changed and not allow_config_change:
+    # How the run is watched (logging.*) is not what it trains: that may change on any resume.
+    refused = [c for c in changed if not c.startswith("logging.")]
+    if refused and not allow_config_change:
         raise GanhacksError(
-            f"Resuming '{run.path}' would change its config ({'; '.join(changed)}); "
+            f"Resuming '{run.path}' would change its config ({'; '.join(refused)}); "
             "pass --allow-config-change to continue with the change, or leave it out."
         )
     state, damaged = _newest_loadable(run)

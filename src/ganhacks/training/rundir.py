@@ -9,6 +9,7 @@ A run directory ``OUT/NNNNN-DATA-PRESET/`` holds:
 - ``checkpoints/``  ``step_NNNNNNN.safetensors`` + ``step_NNNNNNN.json``
 - ``events.jsonl``  the doctor's events, one JSON object per line, and every stop or rollback it made
 - ``verdict.json``  the doctor's verdict at the end of the run: ``healthy``, the failures, the events
+- ``tb/``           with ``logging.tensorboard``: TensorBoard event files, a view of the files above
 """
 
 from __future__ import annotations
