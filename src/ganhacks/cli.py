@@ -190,7 +190,7 @@ def _ablate(args: argparse.Namespace) -> int:
     stack = args.stack if args.stack in ("auto", "off") else _stack_count(args.stack)
     summary = ablate(
         args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress, stack=stack, device=args.device,
-        tensorboard=args.tensorboard,
+        tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
     )  # fmt: skip
     if not args.quiet:
         for budget in summary.get("budgets", [])[:-1]:  # the final budget's table comes last, as without --eval-at
@@ -337,6 +337,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="train compatible arm x seed runs as stacks of up to K runs; auto picks K from the device and the model "
         "(1 on the CPU, where stacking does not pay); off trains every run alone (default auto)",
     )
+    a.add_argument(
+        "--executor",
+        choices=["pool", "ray"],
+        default="pool",
+        help="pool: --workers local processes (default); ray: every run (or stack) a Ray task, on the cluster at "
+        "--ray-address or a local Ray (ganhacks[ray])",
+    )
+    a.add_argument("--ray-address", metavar="ADDR", help="with --executor ray: the Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     a.add_argument("--device", metavar="DEV", help="train every run on DEV (cpu, cuda, cuda:N); default: each run's train.device")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every arm (repeatable)")
     a.add_argument("--out", required=True, metavar="DIR", help="the ablation folder; calling again with it resumes")

@@ -870,6 +870,8 @@ def ablate(
     stack: str | int = "auto",
     device: str | None = None,
     tensorboard: bool = False,
+    executor: str = "pool",
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Run every arm x seed of ``plan`` that has not finished yet in ``out``, then write results,
     statistics and the report. Returns the statistics. Safe to call again after an interruption.
@@ -877,12 +879,22 @@ def ablate(
     ``stack`` (auto, off or K) trains compatible runs as stacks of up to K (see :func:`stack_size`);
     ``device`` (cpu, cuda, cuda:N) overrides every run's ``train.device``; ``tensorboard`` writes each run's
     TensorBoard event files to ``out/tb/ARM/seed_N`` (:meth:`Ablation.tb_dir`), so ``tensorboard --logdir
-    out/tb`` compares arms and seeds. It is not part of the experiment: a later call may leave it off."""
+    out/tb`` compares arms and seeds. It is not part of the experiment: a later call may leave it off.
+    ``executor`` is ``pool`` (``workers`` local processes) or ``ray`` (each task a Ray task on the cluster
+    at ``ray_address``, or a local one: :mod:`ganhacks.bench.ray_executor`); results do not depend on it."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
 
     if workers < 1:
         raise GanhacksError(f"--workers must be at least 1, got {workers}.")
+    if executor not in ("pool", "ray"):
+        raise GanhacksError(f"--executor must be pool or ray, got {executor!r}.")
+    if ray_address and executor != "ray":
+        raise GanhacksError("--ray-address only applies with --executor ray.")
+    if executor == "ray":
+        from ganhacks.bench.ray_executor import require as require_ray
+
+        require_ray()  # a missing package is one sentence, before anything runs
     if plan.seeds < 1 or plan.steps < 1:
         raise GanhacksError(f"--seeds and --steps must be at least 1, got {plan.seeds} and {plan.steps}.")
     bad = [b for b in plan.eval_at if not 1 <= b <= plan.steps]
@@ -935,14 +947,18 @@ def ablate(
 
     plan_dict = asdict(plan)
 
-    def task(pool: Any, group: list[tuple[Arm, int]]) -> Any:
-        """Run (or, with a pool, submit) one task: a single run, or a stack."""
-        call = pool.submit if pool else _now
-        tb = [str(folder.tb_dir(a, s)) for a, s in group] if tensorboard else None
+    def call(group: list[tuple[Arm, int]], where: Callable[[Path], Path] = lambda p: p) -> tuple[Callable[..., Any], tuple]:
+        """One task, a single run or a stack, as (function, arguments); ``where`` places its paths."""
+        tb = [str(where(folder.tb_dir(a, s))) for a, s in group] if tensorboard else None
         if len(group) == 1:
             ((arm, seed),) = group
-            return call(run_one, plan_dict, asdict(arm), seed, str(folder.run_dir(arm, seed)), device, tb[0] if tb else None)
-        return call(run_stack, plan_dict, [(asdict(a), s, str(folder.run_dir(a, s))) for a, s in group], device, tb)
+            return run_one, (plan_dict, asdict(arm), seed, str(where(folder.run_dir(arm, seed))), device, tb[0] if tb else None)
+        return run_stack, (plan_dict, [(asdict(a), s, str(where(folder.run_dir(a, s)))) for a, s in group], device, tb)
+
+    def task(pool: Any, group: list[tuple[Arm, int]]) -> Any:
+        """Run (or, with a pool, submit) one task."""
+        fn, args = call(group)
+        return pool.submit(fn, *args) if pool else fn(*args)
 
     stopped_runs = 0
 
@@ -954,7 +970,22 @@ def ablate(
             else:
                 report_one(row)
 
-    if workers == 1 or len(tasks) <= 1:
+    lost: list[str] = []
+    if executor == "ray" and tasks:
+        from ganhacks.bench.ray_executor import RETRIES, run_on_ray
+
+        ray_threads = plan.config(arms[0], 0).train.threads or 1
+        gpus = 1.0 if (device or plan.config(arms[0], 0).train.device).startswith("cuda") else 0.0
+        # Absolute paths: a Ray worker's working folder is not this process's.
+        calls = [call(group, where=lambda p: p.resolve()) for group in tasks]
+        cancelled, lost = run_on_ray(
+            calls, report, lambda: stop.requested() is not None, address=ray_address, threads=ray_threads, gpus=gpus
+        )
+        if cancelled:  # which of the cancelled tasks had started shows on disk: a checkpoint and no result
+            stopped_runs += sum(
+                1 for a, s in jobs if not (folder.run_dir(a, s) / "result.json").is_file() and any(folder.run_dir(a, s).glob("checkpoints/*.json"))
+            )
+    elif workers == 1 or len(tasks) <= 1:
         _init_worker(threads)
         for group in tasks:
             if stop.requested() is not None:
@@ -987,11 +1018,12 @@ def ablate(
     from ganhacks.bench.report import write_ablation_report
 
     write_ablation_report(folder, plan, summary)
+    if lost:
+        raise GanhacksError(
+            f"{len(lost)} task(s) got no result because Ray lost their workers {1 + RETRIES} times (first: {lost[0]}); "
+            f"the report covers the rest, and the same command continues them: {plan.command or 'the same ablate() call'}"
+        )
     return summary
-
-
-def _now(fn: Callable[..., Any], *args: Any) -> Any:
-    return fn(*args)
 
 
 def group_stacks(jobs: list[tuple[Arm, int]], keys: dict[str, str | None], k: int) -> list[list[tuple[Arm, int]]]:
