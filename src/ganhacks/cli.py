@@ -11,6 +11,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ganhacks.errors import GanhacksError
 
@@ -18,9 +19,23 @@ EXIT_USAGE = 2
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ganhacks.training import distributed
+
+    if not distributed.launched():
+        return _train_here(args)
+    # Under torchrun: this process is one rank of the run.
+    if args.seeds is not None:
+        raise GanhacksError("--seeds cannot be used under torchrun; train each seed as its own torchrun job.")
+    try:
+        return _train_here(args)
+    finally:
+        distributed.close()
+
+
+def _train_here(args: argparse.Namespace) -> int:
     from ganhacks.api import new_run, prepare
     from ganhacks.config import build_config, dump_yaml, nest
-    from ganhacks.training import Trainer
+    from ganhacks.training import RunDir, Trainer, distributed
 
     if args.resume:
         return _resume(args)
@@ -44,9 +59,18 @@ def _train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dump_yaml(cfg), end="")
         return 0
-    trainer = Trainer(cfg, data, quiet=args.quiet)
-    run = new_run(args.out or "runs", cfg)
+    world = distributed.init(cfg.train.device) if distributed.launched() else None
+    main = world is None or world.main
+    trainer = Trainer(cfg, data, quiet=args.quiet or not main)
+    if main:
+        run = new_run(args.out or "runs", cfg)
+    if world is not None:  # rank 0 made the folder; the others need its path (rollbacks read its checkpoints)
+        path = world.broadcast(str(run.path) if main else None)
+        run = run if main else RunDir(path)
     trainer.run = run
+    if not main:
+        trainer.fit()
+        return 0
     if not args.quiet:
         print(
             f"training {cfg.data.name} ({len(data)} samples, shape {list(data.x.shape[1:])}) "
@@ -95,6 +119,10 @@ def _resume(args: argparse.Namespace) -> int:
         "logging.tensorboard": "true" if args.tensorboard else None,
     }  # fmt: skip
     overrides = [f"{k}={v}" for k, v in shorthands.items() if v is not None] + list(args.set or [])
+    from ganhacks.training import distributed
+
+    if distributed.launched() and not args.dry_run:
+        return _resume_ranks(args, overrides)
     trainer = resume_run(args.resume, args.steps, overrides, args.allow_config_change, quiet=args.quiet, check_only=args.dry_run)
     if args.dry_run:  # every check ran; the folder is untouched
         print(dump_yaml(trainer.cfg), end="")
@@ -103,6 +131,37 @@ def _resume(args: argparse.Namespace) -> int:
         print(f"resuming {trainer.run.path} at step {trainer.step} of {trainer.cfg.train.steps}", file=sys.stderr)
     trainer.fit()
     print(trainer.run.path)
+    return 0
+
+
+def _resume_ranks(args: argparse.Namespace, overrides: list[str]) -> int:
+    """``--resume`` under torchrun: rank 0 brings the folder back to its newest checkpoint, then every
+    other rank loads that same checkpoint without touching the folder."""
+    from ganhacks.config import load_yaml
+    from ganhacks.training import distributed
+    from ganhacks.training.resume import resume_run
+
+    config = Path(args.resume) / "config.yaml"
+    saved = load_yaml(config) if config.is_file() else {}
+    world = distributed.init(args.device or str((saved.get("train") or {}).get("device", "auto")))
+    trainer, refused = None, None
+    if world.main:
+        try:
+            trainer = resume_run(args.resume, args.steps, overrides, args.allow_config_change, quiet=args.quiet)
+        except GanhacksError as e:
+            refused = e
+    world.barrier()  # rank 0 has cut the folder back, or refused: then every rank stops here
+    if not world.broadcast(refused is None):
+        if refused is not None:
+            raise refused
+        return EXIT_USAGE
+    if not world.main:
+        trainer = resume_run(args.resume, args.steps, overrides, args.allow_config_change, quiet=True, check_only=True)
+    if world.main and not args.quiet:
+        print(f"resuming {trainer.run.path} at step {trainer.step} of {trainer.cfg.train.steps} on {world.size} processes", file=sys.stderr)
+    trainer.fit()
+    if world.main:
+        print(trainer.run.path)
     return 0
 
 

@@ -123,6 +123,9 @@ class TrainConfig:
     """auto (CUDA when available, else CPU), cpu, cuda or cuda:N."""
     threads: int | None = None
     """CPU threads for torch. Auto: torch's own default."""
+    sync_bn: bool = False
+    """Under torchrun: BatchNorm statistics over the global batch (PyTorch's SyncBatchNorm, GPUs only)
+    rather than each rank's share of it."""
     log_every: int = 10
     """Steps between rows of metrics.jsonl; each row averages the steps since the last."""
     sample_every: int | None = None

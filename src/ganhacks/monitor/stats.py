@@ -6,7 +6,7 @@ them back in one transfer, so the hot path never waits for the host.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -20,6 +20,9 @@ class Collector:
     def __init__(self) -> None:
         self._sums: dict[str, torch.Tensor | float] = {}
         self._counts: dict[str, int] = {}
+        # A run on several processes averages every sum over its ranks here (World.mean): a collective,
+        # so every rank collects at the same steps, with the same names.
+        self.reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def report(self, name: str, value: torch.Tensor | float) -> None:
         if isinstance(value, torch.Tensor):
@@ -33,6 +36,11 @@ class Collector:
 
     def _read_back(self) -> dict[str, float | list[float]]:
         """Every sum as a host number (a list for a stack's [K] sums), the tensors in one device->host copy."""
+        if self.reduce is not None and self._sums:
+            names = sorted(self._sums)
+            device = next((v.device for v in self._sums.values() if isinstance(v, torch.Tensor)), torch.device("cpu"))
+            sums = torch.stack([torch.as_tensor(self._sums[n], dtype=torch.float64, device=device).reshape(()) for n in names])
+            return dict(zip(names, self.reduce(sums).cpu().tolist(), strict=True))
         tensor_names = [n for n in self._sums if isinstance(self._sums[n], torch.Tensor)]
         values: dict[str, float | list[float]] = {n: float(v) for n, v in self._sums.items() if n not in tensor_names}
         if tensor_names:

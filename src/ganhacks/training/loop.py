@@ -89,6 +89,14 @@ class Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         self.device = pick_device(t.device)
+        from ganhacks.training import distributed
+
+        # Under torchrun: this process is one rank of the run (see ganhacks.training.distributed).
+        self.world = distributed.current()
+        if self.world is not None:
+            self.device = distributed.rank_device(self.device, self.world)
+            self.world.shard(t.batch_size)  # a batch the ranks cannot share equally is one sentence, now
+        self._wrapped = False
         seed_everything(t.seed)
         self.G, self.D = build_models(cfg, list(data.x.shape[1:]))
         self.tricks = TrickStack([*build_tricks(cfg, self.device, data.num_classes), *tricks])
@@ -112,6 +120,8 @@ class Trainer:
         self.fixed_z = latents(n_fixed, cfg.model.z_dim, t.seed + SAMPLE_SEED_OFFSET, cfg.latent)
         self.step = 0
         self.collector = Collector()
+        if self.world is not None:
+            self.collector.reduce = self.world.mean
         self.doctor = Doctor(cfg.doctor, run_info(data.info()))
         self.probe = Probe(data, cfg.model.z_dim, cfg.latent, cfg.doctor.probe_n)
         self._last_probe: int | None = None
@@ -121,6 +131,7 @@ class Trainer:
         self.remedy_log: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []  # every stop and rollback the doctor made
         self.rollbacks = 0
+        self._rolled: dict[str, Any] | None = None  # the last rollback's checkpoint and remedies, for the other ranks
         self._evaluator: Any = None
         self.autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16) if t.precision == "bf16" else contextlib.nullcontext()
@@ -159,7 +170,7 @@ class Trainer:
                     self.train_step()
                     if self.after_step() == "stop":
                         break
-                    if (signum := stop.requested()) is not None:
+                    if (signum := self._stop_asked()) is not None:
                         self._bar.close()
                         raise self.stopped(signum)
             self.finish()
@@ -167,6 +178,23 @@ class Trainer:
             if is_disk_full(e):
                 raise self.disk_full(e) from None
             raise
+
+    def _stop_asked(self) -> int | None:
+        """The signal a stop was asked by, if one was. The ranks of a run on several processes agree,
+        at logging steps, so that all of them stop after the same step."""
+        asked = stop.requested()
+        if self.world is None:
+            return asked
+        if self.step % self.cfg.train.log_every:
+            return None
+        import signal
+
+        return (asked or signal.SIGTERM) if self.world.any_rank(asked is not None, self.device) else None
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes the run's files: always, unless it is a rank other than 0."""
+        return self.world is None or self.world.main
 
     def disk_full(self, e: OSError) -> DiskFull:
         """One sentence for a run's write (a row, a sample grid, an event) that the disk had no room for."""
@@ -179,6 +207,9 @@ class Trainer:
 
     def stopped(self, signum: int) -> stop.Stopped:
         """Checkpoint the step just finished, for a stop asked by ``signum``; the Stopped to raise."""
+        if not self.main:  # rank 0 writes the checkpoint and says where it is
+            self._close_tb()
+            return stop.Stopped(signum, f"Stopped by {stop.name(signum)} at step {self.step} (rank {self.world.rank}).")
         newest = list_checkpoints(self.run.checkpoints)
         if not newest or checkpoint_step(newest[-1]) != self.step:  # after_step may have just written it
             self.save()
@@ -198,17 +229,34 @@ class Trainer:
 
         if self.run is None:
             raise RuntimeError("Trainer.fit needs a run directory: set trainer.run = RunDir(path) first")
-        self.write_header()
-        if self.tb is None and (self.cfg.logging.tensorboard or self.tb_path is not None):
+        if self.world is not None:
+            self._join_world()
+        if self.main:
+            self.write_header()
+        if self.main and self.tb is None and (self.cfg.logging.tensorboard or self.tb_path is not None):
             from ganhacks.training.tensorboard import TensorBoardLog
 
             self.tb = TensorBoardLog(self.tb_path or self.run.path / "tb", start=self.step)
         if self.cfg.doctor.action == "rollback" and not list_checkpoints(self.run.checkpoints):
             self.save()  # a healthy state to return to even if the first failure comes before any checkpoint
         t = self.cfg.train
-        disable = self.quiet or not self.show_bar
+        disable = self.quiet or not self.show_bar or not self.main
         self._bar = tqdm(total=t.steps, initial=self.step, disable=disable, unit="step", dynamic_ncols=True, file=sys.stderr)
         self._last_time, self._last_step = time.perf_counter(), self.step
+
+    def _join_world(self) -> None:
+        """Wrap G and D in DistributedDataParallel (a collective: every rank builds its wrappers at
+        once, and each starts from rank 0's weights) and offset the global RNG of ranks above 0."""
+        from ganhacks.training import distributed
+
+        if not self._wrapped:
+            ddp_g, ddp_d = distributed.wrap(self.G, self.D, self.device, self.cfg.train.sync_bn)
+            self.engine = Step(
+                [self], distributed.DistG(ddp_g), distributed.DistD(ddp_d), self.opt_g, self.opt_d, self.device,
+                self.autocast, world=self.world,
+            )  # fmt: skip
+            self._wrapped = True
+        distributed.reseed(self.cfg.train.seed, self.step, self.world.rank, self.tricks)
 
     def _due(self) -> tuple[bool, bool, bool]:
         """At this step: (the run is done, an evaluation is due, a log row is due)."""
@@ -231,7 +279,8 @@ class Trainer:
         if log_now:
             now = time.perf_counter()
             sec = (now - self._last_time) / max(1, self.step - self._last_step)
-            row = self.log_row(sec, self.evaluate() if evaluate else None, self._maybe_probe(done))
+            measured = self.main  # evaluations and the probe run on rank 0, which hosts the doctor
+            row = self.log_row(sec, self.evaluate() if evaluate and measured else None, self._maybe_probe(done) if measured else {})
             self._last_time, self._last_step = time.perf_counter(), self.step
             self._bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", refresh=False)
             decision = self.consult(row)
@@ -242,7 +291,7 @@ class Trainer:
                 self._bar.update(self.step)
                 self._last_time, self._last_step = time.perf_counter(), self.step
                 return "rollback"
-        if self.step % t.sample_every == 0 or done:
+        if self.main and (self.step % t.sample_every == 0 or done):
             self.save_samples()
         if self.step % self.cfg.checkpoint.every == 0 or done:
             self.save()
@@ -252,7 +301,8 @@ class Trainer:
         """After the last step (or the doctor's stop): close the bar and write ``verdict.json``."""
         self._bar.close()
         self._close_tb()
-        self.write_verdict()
+        if self.main:
+            self.write_verdict()
 
     def _close_tb(self) -> None:
         if self.tb is not None:
@@ -270,7 +320,33 @@ class Trainer:
     # ------------------------------------------------------------------ the doctor
 
     def consult(self, row: dict[str, Any]) -> str | None:
-        """Show a logged row to the doctor; record what it raises and act. Returns 'stop', 'rollback' or None."""
+        """Show a logged row to the doctor; record what it raises and act. Returns 'stop', 'rollback' or None.
+        On several processes rank 0 decides, and every rank acts on its decision at once."""
+        if self.world is None:
+            return self._decide(row)
+        decision = self._decide(row) if self.main else None
+        decision, rolled = self.world.broadcast((decision, self._rolled if self.main else None))
+        if decision == "rollback":
+            if not self.main:
+                self._follow_rollback(rolled)
+            self.world.barrier()  # every rank has read the checkpoint before rank 0 may prune it
+            from ganhacks.training.distributed import reseed
+
+            reseed(self.cfg.train.seed, self.step, self.world.rank, self.tricks)
+        return decision
+
+    def _follow_rollback(self, rolled: dict[str, Any]) -> None:
+        """A rank other than 0 takes the rollback rank 0 made: the same checkpoint, the same remedies."""
+        self.load_state_dict(load_checkpoint(Path(rolled["checkpoint"])))
+        self.remedies = list(rolled["remedies"])
+        for name in self.remedies[rolled["already"]:]:
+            self._apply_remedy(name)
+        self.rollbacks += 1
+        self.doctor.reset()
+        self.probe.reset()
+        self._last_probe = None
+
+    def _decide(self, row: dict[str, Any]) -> str | None:
         events = self.doctor.observe(row)
         for event in events:
             self._append_event(event.to_json())
@@ -325,6 +401,7 @@ class Trainer:
             return self._stop(event, "no checkpoint from before the failure")
         state = load_checkpoint(healthy[-1])
         failed_at = self.step
+        self._rolled = {"checkpoint": str(healthy[-1]), "already": len(state.get("remedies", []))}
         self.load_state_dict(state)
         if self.tb is not None:
             self.tb.rewind(self.step)
@@ -333,6 +410,7 @@ class Trainer:
                 remove_checkpoint(newer)
         already = len(state.get("remedies", []))
         self.remedies += remedy
+        self._rolled["remedies"] = list(self.remedies)
         changes = [self._apply_remedy(name) for name in self.remedies[already:]]
         self.rollbacks += 1
         self.doctor.reset()
@@ -372,6 +450,8 @@ class Trainer:
         row["sec_per_step"] = sec_per_step
         if metrics:
             row.update({k: v for k, v in metrics.items() if k not in row})
+        if not self.main:
+            return row
         self.run.append_metrics(row)
         if self.tb is not None:
             self.tb.row(row)
@@ -525,6 +605,8 @@ class Trainer:
         """Checkpoint now, keeping ``checkpoint.keep`` plus the newest one from before any open failure
         evidence. Weights that are not finite are never written (returns None), so every checkpoint
         is one a rollback or resume can continue from."""
+        if not self.main:
+            return None
         if not weights_finite(self.G, self.D):
             log.warning("step %d: not writing a checkpoint, because the weights are not finite", self.step)
             return None

@@ -75,13 +75,20 @@ class Step:
         opt_d: torch.optim.Optimizer,
         device: torch.device,
         autocast: contextlib.AbstractContextManager[Any] | None = None,
+        world: Any = None,
     ):
+        """``world`` (a :class:`~ganhacks.training.distributed.World`) makes this one rank's step of a
+        run on several processes: it takes its share of each global batch and agrees with the other
+        ranks on which updates to skip."""
         self.runs, self.G, self.D, self.opt_g, self.opt_d = list(runs), G, D, opt_g, opt_d
         self.K = len(self.runs)
         self.device = device
         self.autocast = autocast or contextlib.nullcontext()
         cfg = self.runs[0].cfg
         self.batch_size, self.d_steps, self.mixed = cfg.train.batch_size, cfg.train.d_steps, cfg.train.d_batches == "mixed"
+        self.world = world
+        # Every rank draws the global batch's indices and latents from the same streams and keeps its share.
+        self.shard = world.shard(self.batch_size) if world is not None else slice(None)
         # With each run's own networks, its losses are computed on its own tensors too (see StepNets.per_run).
         self.per_run = G.per_run and self.K > 1
         # Each run's D and G losses (the config's `loss`; the runs of one stack may differ in it).
@@ -114,7 +121,7 @@ class Step:
     def draw_z(self) -> torch.Tensor:
         """Each run's next latents from its own generator: [K, N, z_dim]."""
         return torch.stack([
-            draw_latents(self.batch_size, r.cfg.model.z_dim, r.cfg.latent, r.z_gen, self.device) for r in self.runs
+            draw_latents(self.batch_size, r.cfg.model.z_dim, r.cfg.latent, r.z_gen, self.device)[self.shard] for r in self.runs
         ])  # fmt: skip
 
     def draw_labels(self) -> torch.Tensor | None:
@@ -123,7 +130,7 @@ class Step:
         if not n:
             return None
         return torch.stack([
-            torch.randint(n, (self.batch_size,), generator=r.label_gen, device=self.device) for r in self.runs
+            torch.randint(n, (self.batch_size,), generator=r.label_gen, device=self.device)[self.shard] for r in self.runs
         ])  # fmt: skip
 
     def draw_real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -134,7 +141,7 @@ class Step:
             batches = [s.next() for s in samplers]
             y = torch.stack([b[1] for b in batches]) if batches[0][1] is not None else None
             return torch.stack([b[0] for b in batches]), y
-        idx = torch.stack([s.next_indices() for s in samplers])  # [K, N]
+        idx = torch.stack([s.next_indices()[self.shard] for s in samplers])  # [K, N]
         return first.x[idx], (first.y[idx] if first.y is not None else None)
 
     def _loss(self, pick: Callable[[losses.Objective], Callable[..., torch.Tensor]], *args: torch.Tensor | None) -> torch.Tensor:
@@ -312,11 +319,19 @@ class Step:
         statistics of an extra phase (``d_reg``); ``asked`` [K] limits it to the runs that asked for it."""
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
-        total, layer = (self.G if name == "g" else self.D).grad_norms()
+        nets = self.G if name == "g" else self.D
+        if self.world is not None and tag is not None:
+            # An update phase of a trick's own calls D around DDP, which therefore did not average it.
+            from ganhacks.training.distributed import average_grads
+
+            average_grads(list(nets.parameters()), self.world)
+        total, layer = nets.grad_norms()
         tag = tag or name
         report(f"grad_norm_{tag}", total)
         report(f"grad_norm_{tag}_layer", layer)
         finite = torch.isfinite(loss.detach()) & torch.isfinite(total)
+        if self.world is not None:  # one rank's bad batch skips the update on every rank, or they part ways
+            finite = self.world.all_true(finite)
         report(f"skipped_{tag}", (~finite).float())
         mask = finite & self.active
         opt.step(mask=mask if asked is None else mask & asked)

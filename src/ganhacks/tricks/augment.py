@@ -131,7 +131,12 @@ class ADA(Trick):
 
     def adjust(self, images: int) -> None:
         """Move p towards the target from the signs seen since the last adjustment."""
-        r_t = self.signs[0] / self.signs[1].clamp(min=1.0)
+        from ganhacks.training.distributed import current
+
+        signs, world = self.signs, current()
+        if world is not None:  # r_t over every rank's real batches and p moved by the global batch: alike on every rank
+            signs, images = world.mean(signs), images * world.size
+        r_t = signs[0] / signs[1].clamp(min=1.0)
         step = torch.sign(r_t - self.conf.target) * images / self.conf.speed
         self.p = (self.p + step).clamp(0.0, 1.0)
         report("trick/ada/r_t", r_t)
