@@ -16,7 +16,10 @@
 #   1. benchmarks/stacked.py on CUDA: run-steps/s of stacks of 1..256 grid25 MLP runs against the
 #      single-run loop, and of the mnist5k and Stacked MNIST DCGANs, with the fraction of a GEMM peak;
 #   2. benchmarks/gpu_checks.py: that a stacked step never waits on the host (CUDA sync debug mode),
-#      that the batched stack matches single runs on the GPU, and TF32 against fp32 on one arm.
+#      that the batched stack matches single runs on the GPU, and TF32 against fp32 on one arm;
+#   3. torchrun with NCCL (docs/scaling.md), when the machine has 2 GPUs or more: one ring8 run on
+#      every GPU finishes with one run folder, and its first steps' losses match one process of the
+#      whole batch (tests/test_distributed.py's check on gloo). With one GPU it says why it skips.
 set -uo pipefail
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
@@ -44,4 +47,21 @@ fi
     fi
     echo "== benchmarks/gpu_checks.py"
     timeout 150 python3 benchmarks/gpu_checks.py
+    echo "== torchrun, NCCL"
+    gpus=$(nvidia-smi -L | wc -l)
+    if [ "$gpus" -ge 2 ]; then
+        same="--data ring8 --steps 5 --device cuda --set train.log_every=1 --set model.g_norm=none --quiet"
+        rm -rf /tmp/nccl && mkdir -p /tmp/nccl
+        timeout 90 python3 -m torch.distributed.run --standalone --nproc_per_node="$gpus" -m ganhacks train $same --out /tmp/nccl/ranks &&
+            timeout 60 python3 -m ganhacks train $same --out /tmp/nccl/one &&
+            python3 - "$gpus" <<'PY'
+import glob, json, sys
+rows = {k: [json.loads(l) for l in open(glob.glob(f"/tmp/nccl/{k}/*/metrics.jsonl")[0])] for k in ("ranks", "one")}
+folders = len(glob.glob("/tmp/nccl/ranks/*"))
+worst = max(abs(a[k] - b[k]) for a, b in zip(rows["ranks"], rows["one"]) for k in ("loss_d", "loss_g", "d_real", "d_fake"))
+print(f"{sys.argv[1]} ranks on NCCL: {folders} run folder(s); largest difference from 1 process over 5 steps: {worst:.2e}")
+PY
+    else
+        echo "one GPU: the NCCL check needs two ranks on two GPUs (NCCL refuses two ranks on one), so it is skipped"
+    fi
 } 2>&1 | tee "$log"
