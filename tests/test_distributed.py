@@ -88,6 +88,21 @@ def test_a_killed_rank_leaves_a_loadable_checkpoint_and_resume_under_torchrun_co
     assert json.loads((run / "verdict.json").read_text())["healthy"] is True
 
 
+@pytest.mark.slow
+def test_every_rank_takes_the_doctors_rollbacks_and_stop(tmp_path):
+    """A gradient limit no run can keep: the doctor on rank 0 rolls back three times, then stops; the
+    other rank follows each time, or the end-of-run check that every rank holds the same weights fails."""
+    out = tmp_path / "runs"
+    args = ["--set", "doctor.grad_limit=1e-9", "--set", "doctor.action=rollback", "--set", "checkpoint.every=20"]
+    done = torchrun("train", "--data", "ring8", "--steps", "200", *args, "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = list(out.iterdir())
+    events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
+    assert events.count("rollback") == 3 and events[-1] == "stop"
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["failures"] == ["exploding_gradients"] and [a["event"] for a in verdict["actions"]][-1] == "stop"
+
+
 def test_a_batch_the_ranks_cannot_share_and_sync_bn_on_the_cpu_are_one_sentence():
     with pytest.raises(ConfigError, match=r"train.batch_size \(100\) must be divisible by the number of processes \(3\)"):
         World(rank=0, size=3, local_rank=0, backend="gloo").shard(100)

@@ -88,6 +88,23 @@ class World:
     def barrier(self) -> None:
         dist.barrier()
 
+    def same(self, value: torch.Tensor) -> bool:
+        """Whether the scalar ``value`` is the same on every rank (a collective)."""
+        both = torch.stack([value, -value]).to(torch.float64)
+        dist.all_reduce(both, op=dist.ReduceOp.MAX)
+        return bool(both[0] == -both[1])
+
+
+def fingerprint(*modules: nn.Module) -> torch.Tensor:
+    """A number that every rank computes alike when the modules' weights are equal. Buffers are left
+    out: BatchNorm's running statistics follow each rank's own share until DDP's next forward
+    broadcasts rank 0's (whose are the ones checkpoints, samples and evaluations use)."""
+    total = torch.zeros((), dtype=torch.float64)
+    for m in modules:
+        for i, t in enumerate(m.parameters()):
+            total = total + (i + 1) * t.detach().double().abs().sum().cpu() + t.detach().double().flatten()[:1].sum().cpu()
+    return total
+
 
 _WORLD: World | None = None
 

@@ -301,6 +301,12 @@ class Trainer:
         """After the last step (or the doctor's stop): close the bar and write ``verdict.json``."""
         self._bar.close()
         self._close_tb()
+        if self.world is not None:
+            from ganhacks.training.distributed import fingerprint
+
+            # Every rank took the same updates, skips and rollbacks, or this run is not one run.
+            if not self.world.same(fingerprint(self.G, self.D).to(self.device)):
+                raise RuntimeError(f"the ranks' weights differ at step {self.step}: they did not take the same updates (a bug)")
         if self.main:
             self.write_verdict()
 
