@@ -640,3 +640,16 @@ def test_preset_spec_applies_every_setting_of_the_preset():
     assert {k: got[k] for k in ("model", "tricks", "loss")} == {k: to_dict(direct)[k] for k in ("model", "tricks", "loss")}
     with pytest.raises(ConfigError, match="did you mean 'preset:recommended'"):
         parse_tricks("preset:recomended")
+
+
+def test_a_preset_arm_on_2d_data_leaves_out_the_image_only_settings():
+    """As `ganhacks train --preset modern` does: DiffAugment is for images, and 2D data refuses it."""
+    from ganhacks.api import prepare
+
+    for data, augmented in (("ring8", False), ("mnist5k", True)):
+        plan = Plan(data=data, tricks=["preset:modern"], seeds=1, steps=10)
+        arm = next(a for a in plan.arms() if a.role == "add")
+        assert any(o.startswith("tricks.diffaugment") for o in arm.overrides) is augmented
+        if not augmented:
+            cfg, _ = prepare(plan.config(arm, 0))
+            assert cfg.tricks.diffaugment is None and cfg.tricks.ema is not None and cfg.loss == "hinge"

@@ -70,11 +70,12 @@ def _switch_names() -> list[str]:
     return list(_hints(TricksConfig))
 
 
-def parse_tricks(text: str | Iterable[str]) -> list[TrickSpec]:
+def parse_tricks(text: str | Iterable[str], two_d: bool = False) -> list[TrickSpec]:
     """Parse ``--tricks``: comma-separated entries, each a switch (``replay`` or ``tricks.replay``,
     turned on at its defaults), ``key=value`` settings joined by ``+``
     (``tricks.label_smoothing.mode=two_sided_random``, ``optim.d.name=sgd+optim.d.lr=0.01``), or
-    ``preset:NAME``, every setting of a preset at once (``preset:recommended``)."""
+    ``preset:NAME``, every setting of a preset at once (``preset:recommended``); for 2D data (``two_d``)
+    without the preset's image-only settings, as ``ganhacks train --preset NAME`` leaves them out."""
     items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text)]
     items = [t for t in items if t]
     if not items:
@@ -83,7 +84,7 @@ def parse_tricks(text: str | Iterable[str]) -> list[TrickSpec]:
     specs: list[TrickSpec] = []
     for item in items:
         if item.startswith("preset:"):
-            specs.append(TrickSpec(item, preset_overrides(item.removeprefix("preset:"))))
+            specs.append(TrickSpec(item, preset_overrides(item.removeprefix("preset:"), two_d)))
             continue
         if "=" in item:
             parts = tuple(p.strip() for p in item.split("+"))
@@ -133,15 +134,21 @@ def taken_out(
     return tuple(dict.fromkeys(undo))
 
 
-def preset_overrides(name: str) -> tuple[str, ...]:
-    """A preset's settings as ``key=value`` overrides (values in JSON, which YAML reads back)."""
-    from ganhacks.config import PRESETS, flatten
+def preset_overrides(name: str, two_d: bool = False) -> tuple[str, ...]:
+    """A preset's settings as ``key=value`` overrides (values in JSON, which YAML reads back); with
+    ``two_d``, without its settings that only apply to images (``config.PRESET_IMAGE_ONLY``)."""
+    from ganhacks.config import PRESET_IMAGE_ONLY, PRESETS, flatten
 
     if name not in PRESETS:
         near = difflib.get_close_matches(name, list(PRESETS), n=1)
         hint = f"did you mean 'preset:{near[0]}'?" if near else "choose one of: " + ", ".join(PRESETS) + "."
         raise ConfigError(f"Unknown preset '{name}' in --tricks; {hint}")
-    return tuple(f"{k}={'on' if v == {} else json.dumps(v)}" for k, v in flatten(PRESETS[name]).items())
+    skip = PRESET_IMAGE_ONLY.get(name, ()) if two_d else ()
+    return tuple(
+        f"{k}={'on' if v == {} else json.dumps(v)}"
+        for k, v in flatten(PRESETS[name]).items()
+        if not any(k == s or k.startswith(s + ".") for s in skip)
+    )
 
 
 @dataclass(frozen=True)
@@ -211,7 +218,9 @@ class Plan:
         return sorted({*self.eval_at, self.steps})
 
     def specs(self) -> list[TrickSpec]:
-        specs = parse_tricks(self.tricks)
+        from ganhacks.data.toy2d import MIXTURES
+
+        specs = parse_tricks(self.tricks, two_d=self.data in MIXTURES)
         if self.mode == "add-one" or all(s.off for s in specs):  # `off` only builds leave-one-out arms
             return specs
         from ganhacks.config import flatten, to_dict
