@@ -983,8 +983,9 @@ def ablate(
     if executor == "ray" and tasks:
         from ganhacks.bench.ray_executor import RETRIES, run_on_ray
 
-        ray_threads = plan.config(arms[0], 0).train.threads or 1
-        gpus = 1.0 if (device or plan.config(arms[0], 0).train.device).startswith("cuda") else 0.0
+        first = plan.config(arms[0], 0).train
+        ray_threads = first.threads or 1
+        gpus = 1.0 if (device or first.device).startswith("cuda") else 0.0
         # Absolute paths: a Ray worker's working folder is not this process's.
         calls = [call(group, where=lambda p: p.resolve()) for group in tasks]
         cancelled, lost = run_on_ray(

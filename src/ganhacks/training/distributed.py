@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ganhacks.errors import ConfigError
-from ganhacks.training.stack import StepNets
+from ganhacks.training.stack import SingleD
 
 
 @dataclass
@@ -183,33 +183,22 @@ def wrap(G: nn.Module, D: nn.Module, device: torch.device, sync_bn: bool) -> tup
     return DDP(G, device_ids=ids), DDP(Judge(D), device_ids=ids)
 
 
-class DistG(StepNets):
-    """What the step calls for G under DDP: a stack of one whose forward goes through DDP."""
+class DistD(SingleD):
+    """D under DDP, as the step calls it: its judgement goes through DDP's forward (``ddp_judge``,
+    a :class:`Judge` of D), except while the step freezes D (G's update), when D is called directly:
+    its weights take no gradient then, and DDP would wait for one."""
 
-    def __init__(self, ddp_G: nn.Module):
-        super().__init__()
-        self.K, self.net = 1, ddp_G
-
-    def generate(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return self.net(z[0], y[0] if y is not None else None).unsqueeze(0)
-
-
-class DistD(DistG):
-    """D's judge under DDP. While the step freezes D (G's update), D is called around DDP: its weights
-    take no gradient then, and DDP would wait for one."""
-
-    def __init__(self, ddp_judge: nn.Module):
-        super().__init__(ddp_judge)
+    def __init__(self, D: nn.Module, ddp_judge: nn.Module):
+        super().__init__(D)
+        self.ddp = ddp_judge  # shares D's parameters, which parameters() lists once
         self.frozen = False
 
     def requires_grad_(self, requires_grad: bool = True) -> DistD:
         self.frozen = not requires_grad
         return super().requires_grad_(requires_grad)
 
-    def judge(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        net = self.net.module if self.frozen else self.net
-        logits, features = net(x[0], y[0] if y is not None else None)
-        return logits.unsqueeze(0), features.unsqueeze(0)
+    def _judge(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        return super()._judge(x, y) if self.frozen else self.ddp(x, y)
 
 
 def average_grads(params: list[torch.Tensor], world: World) -> None:

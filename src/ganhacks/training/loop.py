@@ -252,7 +252,7 @@ class Trainer:
         if not self._wrapped:
             ddp_g, ddp_d = distributed.wrap(self.G, self.D, self.device, self.cfg.train.sync_bn)
             self.engine = Step(
-                [self], distributed.DistG(ddp_g), distributed.DistD(ddp_d), self.opt_g, self.opt_d, self.device,
+                [self], SingleG(ddp_g), distributed.DistD(self.D, ddp_d), self.opt_g, self.opt_d, self.device,
                 self.autocast, world=self.world,
             )  # fmt: skip
             self._wrapped = True

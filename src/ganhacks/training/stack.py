@@ -329,7 +329,8 @@ class StepNets(nn.Module):
 
 
 class SingleG(StepNets):
-    """One run's own G, seen by the step as a stack of one."""
+    """One run's own G, seen by the step as a stack of one. ``G`` may be wrapped (in
+    DistributedDataParallel, under torchrun): the step calls it like G itself."""
 
     def __init__(self, G: nn.Module):
         super().__init__()
@@ -345,8 +346,12 @@ class SingleD(StepNets):
         self.K, self.net = 1, D
 
     def judge(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, features = self.net.judge(x[0], y[0] if y is not None else None)
+        logits, features = self._judge(x[0], y[0] if y is not None else None)
         return logits.unsqueeze(0), features.unsqueeze(0)
+
+    def _judge(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's judgement of one batch [N, ...]."""
+        return self.net.judge(x, y)
 
 
 class _Aligned(torch.autograd.Function):
