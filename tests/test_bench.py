@@ -431,6 +431,30 @@ def test_ablation_resumes_without_rerunning_finished_arms(finished, tmp_path):
     assert len(json.loads((out / "results.json").read_text())) == 9
 
 
+def test_more_arms_extend_an_add_one_folder_and_leave_its_runs_alone(finished, tmp_path):
+    out = tmp_path / "ab"
+    shutil.copytree(finished[0], out)
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/seed_*/result.json")}
+    old = Ablation(out).read_plan()
+    messages: list[str] = []
+    plan = _plan(tricks=["tricks.instance_noise", *old.tricks])  # any order: the arms are found by name
+    ablate(out, plan, progress=messages.append)
+    assert "9 done, 3 to run" in messages[0]
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    stored = Ablation(out).read_plan()
+    assert {k: v for k, v in stored.arm_overrides.items() if k in old.arm_overrides} == old.arm_overrides
+    assert stored.arm_overrides["+tricks.instance_noise"] == ["tricks.instance_noise=on"]
+    rows = json.loads((out / "results.json").read_text())
+    assert sorted({r["arm"] for r in rows}) == sorted(["base", "+tricks.instance_noise", *(f"+{t}" for t in old.tricks)])
+    assert len(rows) == 12
+    with pytest.raises(GanhacksError, match="holds a different ablation: tricks"):
+        Ablation(out).open(_plan(tricks=["replay"]))  # fewer arms are another experiment
+    loo = Ablation(tmp_path / "loo")
+    loo.open(_plan(mode="leave-one-out"))
+    with pytest.raises(GanhacksError, match="holds a different ablation: tricks"):
+        loo.open(_plan(mode="leave-one-out", tricks=[*old.tricks, "tricks.instance_noise"]))  # every arm would change
+
+
 def test_an_unfinished_arm_gets_no_verdict_until_every_seed_has_run(finished, tmp_path):
     out = tmp_path / "ab"
     shutil.copytree(finished[0], out)

@@ -334,7 +334,9 @@ class Ablation:
     def open(self, plan: Plan) -> Plan:
         """Create the folder for ``plan``, or reopen it when it holds the same experiment.
 
-        More seeds than before extend it; a different experiment is refused, naming what differs."""
+        More seeds than before extend it, and so do more arms in add-one mode (every trick it had, and
+        others: the finished runs keep their verdicts, and the new arms run on the same seeds); a
+        different experiment is refused, naming what differs."""
         from ganhacks.fileio import atomic_write
 
         if self.path.exists() and not self.path.is_dir():
@@ -342,6 +344,12 @@ class Ablation:
         if self.plan_file.exists():
             old = self.read_plan()
             changed = [k for k in Plan.IDENTITY if getattr(old, k) != getattr(plan, k)]
+            # An add-one arm depends on its trick and the base alone, so new arms leave the old ones'
+            # runs as they are; a leave-one-out arm holds every other trick, so there it is another experiment.
+            added = [t for t in plan.tricks if t not in old.tricks]
+            extends = changed == ["tricks"] and plan.mode == "add-one" and set(old.tricks) <= set(plan.tricks)
+            if extends:
+                changed = []
             if changed:
                 what = ", ".join(f"{k} ({getattr(old, k)!r} before, {getattr(plan, k)!r} now)" for k in changed)
                 raise GanhacksError(
@@ -350,6 +358,10 @@ class Ablation:
             plan.created = old.created
             plan.seeds = max(plan.seeds, old.seeds)
             plan.arm_overrides, plan.base_config = old.arm_overrides, old.base_config
+            if extends and added and old.arm_overrides:
+                # The new arms are pinned as they are resolved now; the old ones keep what they meant.
+                now, _ = plan.pinned()
+                plan.arm_overrides = {name: old.arm_overrides.get(name, o) for name, o in now.items()}
             drift = plan.drift()
             if drift:
                 raise GanhacksError(
