@@ -259,4 +259,13 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ganhacks.training import stop
+
+    # As `ganhacks ablate`: SIGINT or SIGTERM to this process stops its workers at a step boundary,
+    # each run keeping its checkpoint, rather than leaving them training on as orphans.
+    try:
+        with stop.on_signals():
+            sys.exit(main())
+    except stop.Stopped as e:
+        print(str(e), file=sys.stderr)
+        sys.exit(e.exit_code)
