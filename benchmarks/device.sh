@@ -20,7 +20,14 @@
 #   3. torchrun with NCCL (docs/scaling.md), when the machine has 2 GPUs or more: one ring8 run on
 #      every GPU finishes with one run folder, and its first steps' losses match one process of the
 #      whole batch (tests/test_distributed.py's check on gloo). With one GPU it says why it skips.
+#
+# `bash benchmarks/device.sh table1 ring8|grid25` trains PacGAN's Table 1 rows at 400k steps instead
+# (benchmarks/device_table1.sh: one data set per call, resumable over sessions; its header says how).
 set -uo pipefail
+if [ "${1:-}" = table1 ]; then
+    shift
+    exec bash "$(dirname "$0")/device_table1.sh" "$@"
+fi
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"

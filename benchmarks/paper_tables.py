@@ -187,6 +187,8 @@ def main() -> int:
         help="also evaluate the 2D runs at these steps, each budget with its own verdicts (as ganhacks ablate --eval-at)",
     )
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", help="train every run on this device (cpu, cuda, cuda:N), as ganhacks ablate --device")
+    p.add_argument("--stack", default="auto", help="auto, off or K: train compatible runs as stacks (as ganhacks ablate --stack)")
     p.add_argument("--out", default="bench/paper_tables")
     p.add_argument(
         "--coords",
@@ -212,7 +214,7 @@ def main() -> int:
     def collect(folder: Path, plan: Plan) -> dict:
         if not args.no_run:
             made_by.append(f"{plan.machine}\n\n`{plan.command}`")
-            return ablate(folder, plan, workers=args.workers, progress=main_progress)
+            return ablate(folder, plan, workers=args.workers, progress=main_progress, stack=args.stack, device=args.device)
         found = Ablation(folder)
         if not found.plan_file.is_file():
             sys.exit(f"'{folder}' holds no ablation; run without --no-run first to train it.")

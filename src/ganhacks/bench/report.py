@@ -149,7 +149,11 @@ def _loss_grid(arm_runs: list[tuple[str, list[list[dict[str, Any]]]]]) -> str:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7)
+    # The first panel with curves: runs kept without their metrics.jsonl (a folder brought back from a
+    # device) have none to draw.
+    drawn = next((ax for ax in axes.flat if ax.get_legend_handles_labels()[0]), None)
+    if drawn is not None:
+        drawn.legend(fontsize=7)
     fig.suptitle("loss curves: median over seeds", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     return _figure_uri(fig)
@@ -229,6 +233,8 @@ def _along_budget(summary: dict[str, Any]) -> str | None:
     """The primary metric's difference (with - without) against the budget, with CIs, one line per trick."""
     steps, rows = budget_rows(summary)
     primary = summary["primary"]
+    # A trick with no finished pair of runs yet has nothing to draw, and an empty log axis cannot be drawn.
+    rows = [r for r in rows if any(not math.isnan(c["diff"]) for c in r["cells"])]
     if len(steps) < 2 or not rows or not primary:
         return None
     plt = _pyplot()
