@@ -1,21 +1,30 @@
 """Validate the doctor on runs broken on purpose, and on healthy runs.
 
 Each failure case reliably induces one failure, by config or by a fault injected at a known step;
-each healthy case is a plain baseline. Every case runs over several seeds. The table gives, per case,
-the detection rate of the expected event, the median delay from the failure's onset to its detection,
-and the runs with any other event (on healthy cases these are false alarms).
+each healthy case is one of the presets (baseline, recommended, modern) on one data set. Every case
+runs over its own seeds (5 per broken case, 10 per healthy one; --seeds sets them all). The table
+gives, per case, the detection rate of the expected event, the median delay from the failure's onset
+to its detection, and the runs with any other event (on healthy cases these are false alarms). For
+the slow collapses (packing and SGD for D on MNIST) it also counts the runs whose event came by the
+first probe where recall fell below half its best.
 
-    .venv/bin/python benchmarks/doctor_eval.py --seeds 5 --workers 2          # the full table
-    .venv/bin/python benchmarks/doctor_eval.py --fast                        # a few short cases
+    .venv/bin/python benchmarks/doctor_eval.py --workers 2 --out runs/doctor-eval        # the full table
+    .venv/bin/python benchmarks/doctor_eval.py --only mnist5k --workers 2 --out runs/doctor-eval
+    .venv/bin/python benchmarks/doctor_eval.py --no-run --out runs/doctor-eval           # the table so far
+    .venv/bin/python benchmarks/doctor_eval.py --fast                                    # a few short cases
 
-The onset is step 0 for a failure induced by config (it is there from the start) and the injection
-step otherwise.
+Runs go to --out/CASE/seed_N and are kept: calling again with the same --out trains only the runs
+that have not finished, and every table re-diagnoses the recorded runs with today's doctor (it is a
+function of metrics.jsonl, so these are the events it would raise live). The onset is step 0 for a
+failure induced by config (it is there from the start) and the injection step otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -28,6 +37,8 @@ from pathlib import Path
 import torch
 
 from ganhacks.tricks import Trick
+
+FOLDER = "folder"  # a case's data: the photo crops of photo_crops()
 
 
 class Injection(Trick):
@@ -93,8 +104,21 @@ class Case:
     overrides: list[str] = field(default_factory=list)
     inject: Callable[[], list[Trick]] | None = None
     onset: int = 0
+    seeds: int | None = None  # its own seed count (the issue's: 5 per broken case, 10 per healthy one); --seeds overrides
+    # For a slow collapse: also count the runs whose event came by the first probe where recall fell
+    # below half the best it had reached (the issue's deadline for packing and SGD for D).
+    by_recall_half: bool = False
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9]+", "-", self.name).strip("-").lower()
 
 
+PACK = "mode_collapse: packing m=2, mnist5k"
+PACK4 = "mode_collapse: packing m=4, mnist5k"
+SGD = "mode_collapse: SGD for D (lr 1e-2), mnist5k"
+# The first seven cases break a run at once (by config) or at a known step (by injection); the
+# next four lose variety slowly or from the start, on MNIST, where the bench measured it.
 CASES = [
     Case("d_wins: D lr x50, G lr /10", "d_wins", "digits", 600, ["optim.d.lr=1e-2", "optim.g.lr=2e-5"]),
     Case("exploding: D weights x30 at 300", "exploding_gradients", "ring8", 600, inject=lambda: [InflateD(300)], onset=300),
@@ -103,50 +127,107 @@ CASES = [
     Case("g_fools: D's labels inverted", "g_fools_with_garbage", "digits", 600, ["tricks.noisy_labels.p=1.0"]),
     Case("stalled: G lr 1e-12", "stalled", "digits", 600, ["optim.g.lr=1e-12"]),
     Case("unstable: lr x50 at 400", "unstable", "digits", 800, inject=lambda: [LrSpike(400)], onset=400),
-    Case("healthy: ring8", None, "ring8", 1500),
-    Case("healthy: grid25", None, "grid25", 1500),
-    Case("healthy: digits", None, "digits", 1500),
-    Case("healthy: mnist5k", None, "mnist5k", 1000),
-    Case("healthy: ring8, recommended", None, "ring8", 1500, ["preset=recommended"]),
-    Case("healthy: grid25, recommended", None, "grid25", 1500, ["preset=recommended"]),
-    Case("healthy: digits, recommended", None, "digits", 1500, ["preset=recommended"]),
-    Case(
-        "healthy: digits, minibatch stddev, 2 D steps", None, "digits", 1500, ["tricks.minibatch_stddev=on", "train.d_steps=2"]
-    ),  # fmt: skip
+    Case(PACK, "mode_collapse", "mnist5k", 800, ["tricks.pack=on"], by_recall_half=True),
+    Case(PACK4, "mode_collapse", "mnist5k", 800, ["tricks.pack.m=4"], by_recall_half=True),
+    Case(SGD, "mode_collapse", "mnist5k", 800, ["optim.d.name=sgd", "optim.d.lr=1e-2"], by_recall_half=True),
+    Case("mode_collapse: mixed real/fake batches, mnist5k", "mode_collapse", "mnist5k", 800, ["train.d_batches=mixed"]),
+    Case("mode_collapse: G without BatchNorm, mnist5k", "mode_collapse", "mnist5k", 800, ["model.g_norm=none"]),
 ]
+# Healthy: the three presets on the four data sets, and an image folder without labels (random
+# crops of scikit-learn's two sample photos), 10 seeds each.
+HEALTHY_STEPS = {"ring8": 1500, "grid25": 1500, "digits": 1500, "mnist5k": 1000, FOLDER: 1000}
+for _preset in ("baseline", "recommended", "modern"):
+    for _data, _steps in HEALTHY_STEPS.items():
+        _label = "folder of photo crops" if _data == FOLDER else _data
+        _name = f"healthy: {_label}" + ("" if _preset == "baseline" else f", {_preset}")
+        CASES.append(Case(_name, None, _data, _steps, [] if _preset == "baseline" else [f"preset={_preset}"], seeds=10))
+CASES.append(
+    Case("healthy: digits, minibatch stddev, 2 D steps", None, "digits", 1500, ["tricks.minibatch_stddev=on", "train.d_steps=2"])
+)
+BROKEN_SEEDS = 5
 FAST = ["d_wins: D lr x50, G lr /10", "non_finite: G weights NaN at 300", "healthy: digits"]
 FAST_STEPS = 400
 
 
+def photo_crops(folder: Path, n: int = 2000, side: int = 48) -> str:
+    """``folder:`` data without labels: ``n`` random ``side``-pixel crops of scikit-learn's two sample
+    photos (they ship with it, so nothing is downloaded), written once as PNGs. Returns the data name."""
+    if not (folder / "done").is_file():
+        import numpy as np
+        from PIL import Image
+        from sklearn.datasets import load_sample_images
+
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        photos = load_sample_images().images
+        rng = np.random.default_rng(0)
+        for i in range(n):
+            img = photos[i % len(photos)]
+            y, x = rng.integers(0, img.shape[0] - side), rng.integers(0, img.shape[1] - side)
+            Image.fromarray(img[y : y + side, x : x + side]).save(folder / f"{i:05d}.png")
+        (folder / "done").write_text("")
+    return f"folder:{folder}"
+
+
+def finished_run(where: Path) -> Path | None:
+    """The run folder under ``where`` that finished (it has its verdict), or None."""
+    return next((r for r in sorted(where.glob("*")) if (r / "verdict.json").is_file()), None)
+
+
 def run_case(name: str, seed: int, out: str, steps: int | None = None) -> dict:
-    """Train the case called ``name`` at one seed; the doctor's events and the wall time."""
+    """Train the case called ``name`` at one seed into ``out/CASE/seed_N`` (kept: a later call with the
+    same --out reuses a finished run), and diagnose it with today's doctor."""
     import ganhacks
     from ganhacks.config import build_config
 
     case = next(c for c in CASES if c.name == name)
     torch.set_num_threads(1)
-    extra = ["data.num_points=5000"] if case.data in ("ring8", "grid25") else []
-    cfg = build_config(
-        overrides=[f"data.name={case.data}", f"train.steps={steps or case.steps}", f"train.seed={seed}", *extra,
-                   *case.overrides]
-    )  # fmt: skip
+    where = Path(out) / case.slug / f"seed_{seed}"
+    run_path = finished_run(where)
     start = time.perf_counter()
-    run = ganhacks.train(cfg, out=out, tricks=case.inject() if case.inject else [])
-    verdict = json.loads((run.path / "verdict.json").read_text())
-    return {
-        "case": case.name,
-        "seed": seed,
-        "events": [(e["code"], e["started"], e["step"]) for e in verdict["events"]],
-        "seconds": time.perf_counter() - start,
-        "run": str(run.path),
-    }
+    if run_path is None:
+        shutil.rmtree(where, ignore_errors=True)  # a run killed on the way: train it again from the start
+        data = photo_crops(Path(out) / "_photo-crops") if case.data == FOLDER else case.data
+        extra = ["data.num_points=5000"] if case.data in ("ring8", "grid25") else []
+        extra += ["data.size=32"] if case.data == FOLDER else []
+        cfg = build_config(
+            overrides=[f"data.name={data}", f"train.steps={steps or case.steps}", f"train.seed={seed}", *extra, *case.overrides]
+        )
+        run_path = ganhacks.train(cfg, out=where, tricks=case.inject() if case.inject else []).path
+    result = diagnosed(run_path)
+    return {"case": case.name, "seed": seed, **result, "seconds": time.perf_counter() - start, "run": str(run_path)}
+
+
+def diagnosed(run: Path) -> dict:
+    """The events today's doctor raises on a recorded run (the doctor is a function of metrics.jsonl,
+    so these are the events it would raise live), and the probe step where recall first fell below
+    half the best it had reached (None if it never did)."""
+    import dataclasses
+
+    import yaml
+
+    from ganhacks.config import DoctorConfig
+    from ganhacks.monitor.doctor import diagnose
+
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    warmup = yaml.safe_load((run / "config.yaml").read_text())["doctor"]["warmup"]
+    events = diagnose(rows, dataclasses.replace(DoctorConfig(), warmup=warmup), json.loads((run / "run.json").read_text()))
+    best, half = 0.0, None
+    for r in rows:
+        recall = r.get("doctor/recall")
+        if isinstance(recall, (int, float)):
+            if half is None and best > 0 and recall < best / 2:
+                half = int(r["step"])
+            best = max(best, recall)
+    return {"events": [(e.code, e.started, e.step) for e in events], "recall_half": half}
 
 
 def summarise(case: Case, results: list[dict]) -> dict:
     detected = [r for r in results if any(c == case.expect and s >= case.onset for c, _, s in r["events"])]
-    delays = [min(s for c, _, s in r["events"] if c == case.expect and s >= case.onset) - case.onset for r in detected]
+    first = {id(r): min(s for c, _, s in r["events"] if c == case.expect and s >= case.onset) for r in detected}
+    delays = [first[id(r)] - case.onset for r in detected]
     other = [r for r in results if any(c != case.expect for c, _, _ in r["events"])]
-    return {
+    row = {
         "case": case.name,
         "expect": case.expect or "(healthy)",
         "seeds": len(results),
@@ -155,27 +236,18 @@ def summarise(case: Case, results: list[dict]) -> dict:
         "other_events": len(other),
         "other_codes": sorted({c for r in other for c, _, _ in r["events"] if c != case.expect}),
     }
+    if case.by_recall_half:
+        timed = [r for r in results if r.get("recall_half") is not None]
+        row["by_recall_half"] = (sum(1 for r in timed if id(r) in first and first[id(r)] <= r["recall_half"]), len(timed))
+    return row
 
 
 def replay(result_files: list[str]) -> tuple[list[dict], list[dict]]:
-    """Re-diagnose recorded runs (the ``--json`` files of earlier calls) with today's default thresholds.
-    The doctor is a function of metrics.jsonl, so this gives the events a live run would have raised."""
-    import dataclasses
-
-    import yaml
-
-    from ganhacks.config import DoctorConfig
-    from ganhacks.monitor.doctor import diagnose
-
+    """Re-diagnose recorded runs (the ``--json`` files of earlier calls) with today's default thresholds."""
     results = []
     for path in result_files:
         for r in json.loads(Path(path).read_text())["runs"]:
-            run = Path(r["run"])
-            rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-            warmup = yaml.safe_load((run / "config.yaml").read_text())["doctor"]["warmup"]
-            cfg = dataclasses.replace(DoctorConfig(), warmup=warmup)
-            events = diagnose(rows, cfg, json.loads((run / "run.json").read_text()))
-            results.append({**r, "events": [(e.code, e.started, e.step) for e in events]})
+            results.append({**r, **diagnosed(Path(r["run"]))})
     names = [c.name for c in CASES]
     cases = [c for c in CASES if any(r["case"] == c.name for r in results)]
     results = [r for r in results if r["case"] in names]  # cases since retired are left out
@@ -183,36 +255,55 @@ def replay(result_files: list[str]) -> tuple[list[dict], list[dict]]:
 
 
 def table(rows: list[dict]) -> str:
+    recall = any("by_recall_half" in r for r in rows)
     lines = [
-        "| case | expected event | detected | median delay (steps) | runs with other events |",
-        "|---|---|---|---|---|",
+        "| case | expected event | detected | median delay (steps) | runs with other events |"
+        + (" raised by recall's half-best step |" if recall else ""),
+        "|---|---|---|---|---|" + ("---|" if recall else ""),
     ]
     for r in rows:
         detected = "–" if r["detected"] is None else f"{r['detected']}/{r['seeds']}"
         delay = "–" if r["median_delay"] is None else f"{r['median_delay']:.0f}"
         other = f"{r['other_events']}/{r['seeds']}" + (f" ({', '.join(r['other_codes'])})" if r["other_codes"] else "")
-        lines.append(f"| {r['case']} | {r['expect']} | {detected} | {delay} | {other} |")
+        line = f"| {r['case']} | {r['expect']} | {detected} | {delay} | {other} |"
+        if recall:
+            on_time, timed = r.get("by_recall_half", (None, 0))
+            line += " – |" if on_time is None else f" {on_time}/{timed}" + (f" ({r['seeds'] - timed} never fell)" if timed < r["seeds"] else "") + " |"
+        lines.append(line)
     return "\n".join(lines)
 
 
-def evaluate(cases: list[Case], seeds: int, workers: int, out: str, steps: int | None = None) -> tuple[list[dict], list[dict]]:
-    """Run every case at every seed; (one summary row per case, one result per run)."""
-    jobs = [(case.name, seed) for case in cases for seed in range(seeds)]
-    if workers > 1:
+def case_seeds(case: Case, seeds: int | None) -> int:
+    return seeds or case.seeds or BROKEN_SEEDS
+
+
+def evaluate(
+    cases: list[Case], seeds: int | None, workers: int, out: str, steps: int | None = None, run: bool = True
+) -> tuple[list[dict], list[dict]]:
+    """Run every case at its seeds (``seeds`` for all, when given); (one summary row per case, one result
+    per run). Finished runs under ``out`` are reused; with ``run`` False nothing trains and the table
+    holds the finished runs only."""
+    jobs = [(case.name, seed) for case in cases for seed in range(case_seeds(case, seeds))]
+    if not run:
+        by_name = {c.name: c for c in cases}
+        jobs = [(n, s) for n, s in jobs if finished_run(Path(out) / by_name[n].slug / f"seed_{s}") is not None]
+    if workers > 1 and run:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(run_case, *zip(*jobs, strict=True), [out] * len(jobs), [steps] * len(jobs)))
     else:
         results = [run_case(name, seed, out, steps) for name, seed in jobs]
-    return [summarise(case, [r for r in results if r["case"] == case.name]) for case in cases], results
+    rows = [summarise(case, [r for r in results if r["case"] == case.name]) for case in cases]
+    return [r for r in rows if r["seeds"]], results
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, help=f"seeds per case (default: each case's own, {BROKEN_SEEDS} broken, 10 healthy)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--fast", action="store_true", help=f"only {len(FAST)} cases, {FAST_STEPS} steps, 1 seed")
     p.add_argument("--only", help="run only the cases whose name contains this text")
-    p.add_argument("--out", help="where the runs go (default: a temporary folder)")
+    p.add_argument("--out", help="where the runs go, kept so that a later call resumes (default: a temporary folder)")
+    p.add_argument("--no-run", action="store_true", help="train nothing: the table of the finished runs in --out")
     p.add_argument("--json", help="also write the per-run results here")
     p.add_argument("--replay", nargs="+", metavar="JSON", help="re-diagnose the runs recorded in these --json files")
     args = p.parse_args(argv)
@@ -221,12 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         print(table(rows))
         print(f"\n{len(results)} recorded runs re-diagnosed with the current thresholds")
         return 0
+    if args.no_run and not args.out:
+        p.error("--no-run reads the runs in --out; name the folder")
     cases = [c for c in CASES if c.name in FAST] if args.fast else CASES
     cases = [c for c in cases if args.only in c.name] if args.only else cases
     seeds = 1 if args.fast else args.seeds
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        rows, results = evaluate(cases, seeds, args.workers, args.out or tmp, FAST_STEPS if args.fast else None)
+        rows, results = evaluate(cases, seeds, args.workers, args.out or tmp, FAST_STEPS if args.fast else None, not args.no_run)
         print(table(rows))
         alarms = sum(r["other_events"] for r in rows if r["expect"] == "(healthy)")
         missed = sum(r["seeds"] - r["detected"] for r in rows if r["detected"] is not None)

@@ -118,6 +118,36 @@ def test_mode_collapse_from_diversity_or_lost_modes():
     assert e.started == 500
 
 
+def test_probe_and_evaluation_mode_counts_are_each_judged_against_their_own_best():
+    """An evaluation counts modes over thousands of samples, the probe over 256 with a 2 % share, so a
+    probe's count below half an evaluation's is no collapse (a healthy 20k-step grid25 run: 7 against 18)."""
+    info = {"kind": "2d", "num_modes": 25, "num_classes": 25}
+
+    def probe_low_eval_high(row, step):
+        if "doctor/modes" in row:
+            row["doctor/modes"] = 7.0
+        if step % 200 == 0:
+            del row["doctor/modes"]
+            row["modes"] = 18.0  # an eval row of its own (eval.every)
+
+    assert stream(probe_low_eval_high, info=info) == []
+
+    def eval_falls(row, step):
+        probe_low_eval_high(row, step)
+        if "modes" in row and step >= 600:
+            row["modes"] = 4.0
+
+    e = only(stream(eval_falls, info=info), "mode_collapse")
+    assert e.evidence == {"covered": 4.0, "best": 18.0, "of": 25.0}
+    # a checkpoint written when mode_collapse kept one best coverage (a number) still resumes
+    doctor = Doctor(CFG, info)
+    state = doctor.state_dict()
+    state["detectors"]["mode_collapse"]["best_covered"] = 18.0
+    doctor.load_state_dict(state)
+    doctor.observe(healthy_row(50))
+    assert doctor.events == []
+
+
 def test_mode_collapse_from_recall_against_its_best_or_a_floor():
     def lose_recall(row, step):
         if "doctor/recall" in row:

@@ -158,6 +158,8 @@ class Detector:
             if key in ("cfg", "info") or not hasattr(self, key):
                 continue
             current = getattr(self, key)
+            if not isinstance(current, _Streak) and isinstance(current, dict) != isinstance(value, dict):
+                continue  # written by a version that kept it in another shape (mode_collapse's one best coverage)
             if isinstance(current, _Streak):
                 value = _Streak(**value)
             elif isinstance(current, deque):
@@ -291,17 +293,22 @@ class ModeCollapse(Detector):
     def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
         super().__init__(cfg, info)
         self.best_diversity = 0.0
-        self.best_covered = 0.0
+        # Per source: the probe's mode count (256 fakes, a mode needing 2 % of them) and an evaluation's
+        # (thousands of samples, any high-quality one counts) measure coverage on different scales, so
+        # each is judged against its own best. Mixing them made a probe's 7 modes look like a collapse
+        # from an evaluation's 18 on a healthy grid25 run.
+        self.best_covered: dict[str, float] = {}
+        self.coverage_lost: dict[str, dict[str, float] | None] = {}
         self.best_recall = 0.0
 
-    def _read(self, row: dict[str, Any]) -> tuple[float | None, float | None]:
-        if self.info.get("kind") == "2d":
-            covered = _num(row, "doctor/modes") if "doctor/modes" in row else _num(row, "modes")
-        else:
-            covered = _num(row, "class_modes")
+    def _read(self, row: dict[str, Any]) -> tuple[float | None, tuple[str, float] | None]:
+        keys = ("doctor/modes", "modes") if self.info.get("kind") == "2d" else ("class_modes",)
+        source = next((k for k in keys if _num(row, k) is not None), None)
+        covered = (source, float(row[source])) if source else None
+        if covered:
+            self.best_covered[covered[0]] = max(self.best_covered.get(covered[0], 0.0), covered[1])
         div = _num(row, "doctor/diversity")
         self.best_diversity = max(self.best_diversity, div if div is not None and math.isfinite(div) else 0.0)
-        self.best_covered = max(self.best_covered, covered or 0.0)
         recall = _num(row, "doctor/recall")
         self.best_recall = max(self.best_recall, recall or 0.0)
         return div, covered
@@ -324,9 +331,13 @@ class ModeCollapse(Detector):
         if div is not None and div < self.cfg.diversity_floor and div < 0.5 * self.best_diversity:
             evidence.update({"diversity": div, "best_diversity": self.best_diversity})
         total = self.info.get("num_modes") if self.info.get("kind") == "2d" else self.info.get("num_classes")
-        best = self.best_covered
-        if covered is not None and total and best >= self.cfg.coverage_floor * total and covered < self.cfg.coverage_floor * best:
-            evidence.update({"covered": covered, "best": best, "of": float(total)})
+        if covered is not None and total:
+            (source, n), best = covered, self.best_covered[covered[0]]
+            lost = best >= self.cfg.coverage_floor * total and n < self.cfg.coverage_floor * best
+            self.coverage_lost[source] = {"covered": n, "best": best, "of": float(total)} if lost else None
+        # A source's last reading stands until it is read again: an evaluation every few hundred steps
+        # is not contradicted by the probe rows between two evaluations, which measure on their own scale.
+        evidence.update(next((e for e in self.coverage_lost.values() if e), {}))
         return evidence or None
 
 
