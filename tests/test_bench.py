@@ -459,6 +459,25 @@ def test_more_arms_extend_an_add_one_folder_and_leave_its_runs_alone(finished, t
         loo.open(_plan(mode="leave-one-out", tricks=[*old.tricks, "tricks.instance_noise"]))  # every arm would change
 
 
+def test_rediagnose_judges_the_runs_again_and_leaves_their_own_verdicts(finished, tmp_path, cli):
+    out = tmp_path / "ab"
+    shutil.copytree(finished[0], out)
+    result = next((out / "runs").glob("base/seed_1/result.json"))
+    verdict = (result.parent / "verdict.json").read_text()
+    row = json.loads(result.read_text())
+    assert row["healthy"] is True
+    row.update(healthy=False, failures=["mode_collapse"])  # what an older doctor said of this run
+    result.write_text(json.dumps(row))
+    lines: list[str] = []
+    write_report(out, rediagnose=True, say=lines.append)
+    assert lines == ["base seed 1: mode_collapse -> healthy", "1 verdicts changed"]
+    assert json.loads(result.read_text())["healthy"] is True
+    assert (result.parent / "verdict.json").read_text() == verdict  # the live doctor's record is kept
+    assert json.loads((out / "results.json").read_text())[1]["healthy"] is True
+    code, _, err = cli("report", str(result.parent), "--rediagnose")
+    assert code == 2 and "applies to an ablation folder" in err
+
+
 def test_an_unfinished_arm_gets_no_verdict_until_every_seed_has_run(finished, tmp_path):
     out = tmp_path / "ab"
     shutil.copytree(finished[0], out)

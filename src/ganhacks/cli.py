@@ -286,7 +286,9 @@ def _stack_count(text: str) -> int:
 def _report(args: argparse.Namespace) -> int:
     from ganhacks.bench.report import write_report
 
-    print(write_report(args.path))
+    if args.rediagnose and not (Path(args.path) / "ablation.json").is_file():
+        raise GanhacksError(f"--rediagnose applies to an ablation folder, and '{args.path}' holds no ablation.json.")
+    print(write_report(args.path, rediagnose=args.rediagnose, say=lambda line: print(line, file=sys.stderr)))
     return 0
 
 
@@ -416,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", parents=[after], help="regenerate report.html (and report.md) of a run or an ablation folder")
     r.add_argument("path", metavar="RUN_OR_ABLATION_DIR", help="a run folder or an ablation folder")
+    r.add_argument(
+        "--rediagnose",
+        action="store_true",
+        help="an ablation: judge every run again with this version's doctor (from its metrics.jsonl) before the report",
+    )
     r.set_defaults(func=_report)
     return p
 

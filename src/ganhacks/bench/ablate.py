@@ -415,6 +415,36 @@ class Ablation:
         atomic_write(self.path / "results.csv", results_csv(rows).encode())
         return rows
 
+    def rediagnose(self, plan: Plan | None = None) -> list[str]:
+        """Judge every finished run again with today's doctor, from its metrics.jsonl (the doctor is a
+        function of that file), and rewrite its result's ``healthy`` and ``failures``; the run's own
+        verdict.json and events.jsonl, the record of what the live doctor did, stay as they are.
+        Returns one line per run whose verdict changed. Runs kept without their metrics are left alone."""
+        from ganhacks.api import diagnose
+        from ganhacks.fileio import atomic_write
+
+        plan = plan or self.read_plan()
+        changed = []
+        for arm in plan.arms():
+            for result in sorted((self.runs / arm.slug).glob("seed_*/result.json")):
+                if not (result.parent / "metrics.jsonl").is_file():
+                    continue
+                try:
+                    row = json.loads(result.read_text(encoding="utf-8"))
+                except ValueError:
+                    continue
+                if row.get("error"):
+                    continue  # a run that failed to train keeps its error as its failure
+                verdict = diagnose(result.parent)
+                before = (row.get("healthy"), row.get("failures"))
+                row["healthy"], row["failures"] = bool(verdict["healthy"]), list(verdict["failures"])
+                if before != (row["healthy"], row["failures"]):
+                    was = "healthy" if before[0] else ", ".join(before[1] or []) or "unhealthy"
+                    now = "healthy" if row["healthy"] else ", ".join(row["failures"])
+                    changed.append(f"{arm.name} seed {row['seed']}: {was} -> {now}")
+                    atomic_write(result, strict_json(row))
+        return changed
+
     def summarize(self, plan: Plan | None = None) -> dict[str, Any]:
         """Statistics over the finished runs; also written to stats.json."""
         from ganhacks.fileio import atomic_write

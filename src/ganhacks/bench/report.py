@@ -12,6 +12,7 @@ import html
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -616,8 +617,10 @@ def write_run_report(path: str | Path, max_samples: int = 8) -> Path:
     return out
 
 
-def write_report(path: str | Path) -> Path:
-    """Regenerate the report of an ablation folder or a run folder from its files."""
+def write_report(path: str | Path, rediagnose: bool = False, say: Callable[[str], None] | None = None) -> Path:
+    """Regenerate the report of an ablation folder or a run folder from its files. With ``rediagnose``
+    an ablation's runs are first judged again by today's doctor (:meth:`Ablation.rediagnose`), and
+    ``say`` gets one line per run whose verdict changed."""
     from ganhacks.bench.ablate import Ablation
 
     p = Path(path)
@@ -626,6 +629,13 @@ def write_report(path: str | Path) -> Path:
     if (p / "ablation.json").is_file():
         folder = Ablation(p)
         plan = folder.read_plan()
+        if rediagnose:
+            if not folder.runs.is_dir():
+                raise GanhacksError(f"'{path}' is kept without its runs, so there is nothing to diagnose again; it needs runs/.")
+            changed = folder.rediagnose(plan)
+            for line in changed:
+                (say or print)(line)
+            (say or print)(f"{len(changed)} verdicts changed")
         return write_ablation_report(folder, plan, folder.summarize(plan))
     if (p / "config.yaml").is_file():
         return write_run_report(p)
