@@ -339,6 +339,29 @@ def test_fast_doctor_validation(tmp_path):
             assert row["detected"] == 1, row
 
 
+def test_doctor_eval_counts_detections_deadlines_and_its_photo_folder(tmp_path):
+    de = _injections()
+    mixed = next(c for c in de.CASES if "mixed" in c.name)
+    row = de.summarise(mixed, [{"events": [("d_wins", 0, 300)]}, {"events": [("unstable", 0, 90)]}])
+    assert (row["detected"], row["other_codes"], row["expect"]) == (1, ["unstable"], "mode_collapse or d_wins")
+    pack = next(c for c in de.CASES if c.name == de.PACK)
+    runs = [
+        {"events": [("mode_collapse", 0, 300)], "recall_half": 400},  # raised before recall halved: on time
+        {"events": [("mode_collapse", 0, 600)], "recall_half": 400},  # late
+        {"events": [], "recall_half": None},  # its recall never fell below half its best
+    ]
+    assert de.summarise(pack, runs)["by_recall_half"] == (1, 2)
+    healthy = [c for c in de.CASES if c.expect is None and c.seeds == 10]
+    assert {c.data for c in healthy} == {"ring8", "grid25", "mnist5k", "digits", de.FOLDER}
+    assert {o for c in healthy for o in c.overrides} == {"preset=recommended", "preset=modern"}
+    name = de.photo_crops(tmp_path / "crops", n=12, side=16)
+    from ganhacks.config import build_config
+    from ganhacks.data import load_data
+
+    data = load_data(build_config(overrides=[f"data.name={name}", "data.size=16"]).data)
+    assert data.x.shape == (12, 3, 16, 16) and data.y is None  # no labels: the probe uses its random embedding
+
+
 def test_diagnose_on_a_folder_that_is_not_a_run(tmp_path, cli):
     code, _, err = cli("doctor", str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in err
