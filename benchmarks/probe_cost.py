@@ -1,6 +1,6 @@
 """What the doctor's probe costs against the training it watches, at the defaults.
 
-    .venv/bin/python benchmarks/probe_cost.py [--data ring8,grid25,digits,mnist5k] [--steps 30] [--probes 10]
+    .venv/bin/python benchmarks/probe_cost.py [--data ring8,grid25,digits,mnist5k] [--steps 30] [--probes 10] [--set KEY=VALUE]
 
 For each data set it times the training step (benchmarks/throughput.py's trainer_ms_per_step) and one
 probe call (the median of --probes calls on the trained G: fakes, diversity, 2D modes, weights, and
@@ -32,6 +32,7 @@ def main() -> int:
     p.add_argument("--data", default="ring8,grid25,digits,mnist5k")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--probes", type=int, default=10)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override for every data set")
     args = p.parse_args()
     torch.set_num_threads(1)
     print("command: python " + " ".join(sys.argv))
@@ -39,7 +40,7 @@ def main() -> int:
     print("| data | feature space | ms/step | first probe ms | probe ms | probe_every | probe's share of training |")
     print("|---|---|---|---|---|---|---|")
     for name in args.data.split(","):
-        cfg = build_config(preset="baseline", overrides=[f"data.name={name}", "train.steps=1000"])
+        cfg = build_config(preset="baseline", overrides=[f"data.name={name}", "train.steps=1000", *args.set])
         cfg, data = prepare(cfg, load_data(cfg.data))
         trainer = Trainer(cfg, data, quiet=True)
         step_ms = trainer_ms_per_step(trainer, args.steps)
