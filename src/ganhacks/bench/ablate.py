@@ -346,7 +346,6 @@ class Ablation:
             changed = [k for k in Plan.IDENTITY if getattr(old, k) != getattr(plan, k)]
             # An add-one arm depends on its trick and the base alone, so new arms leave the old ones'
             # runs as they are; a leave-one-out arm holds every other trick, so there it is another experiment.
-            added = [t for t in plan.tricks if t not in old.tricks]
             extends = changed == ["tricks"] and plan.mode == "add-one" and set(old.tricks) <= set(plan.tricks)
             if extends:
                 changed = []
@@ -358,7 +357,7 @@ class Ablation:
             plan.created = old.created
             plan.seeds = max(plan.seeds, old.seeds)
             plan.arm_overrides, plan.base_config = old.arm_overrides, old.base_config
-            if extends and added and old.arm_overrides:
+            if extends and old.arm_overrides:
                 # The new arms are pinned as they are resolved now; the old ones keep what they meant.
                 now, _ = plan.pinned()
                 plan.arm_overrides = {name: old.arm_overrides.get(name, o) for name, o in now.items()}
