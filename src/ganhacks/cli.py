@@ -26,10 +26,13 @@ def _train(args: argparse.Namespace) -> int:
     # Under torchrun: this process is one rank of the run.
     if args.seeds is not None:
         raise GanhacksError("--seeds cannot be used under torchrun; train each seed as its own torchrun job.")
+    done = False
     try:
-        return _train_here(args)
+        code = _train_here(args)
+        done = True
+        return code
     finally:
-        distributed.close()
+        distributed.close(synchronise=done)
 
 
 def _train_here(args: argparse.Namespace) -> int:

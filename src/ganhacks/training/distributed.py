@@ -138,10 +138,16 @@ def init(device: str = "auto") -> World | None:
     return _WORLD
 
 
-def close() -> None:
-    """Leave the process group (at the end of ``ganhacks train`` under torchrun)."""
+def close(synchronise: bool = False) -> None:
+    """Leave the process group (at the end of ``ganhacks train`` under torchrun). With ``synchronise``
+    (a run that ended normally on every rank) the ranks meet first, so that none tears its group down
+    while another still talks to it: a rank that left early was seen to abort ("terminate called
+    without an active exception") in a test of the doctor's stop. After an error they do not wait, as
+    the other ranks may never arrive."""
     global _WORLD
     if dist.is_initialized():
+        if synchronise:
+            dist.barrier()
         dist.destroy_process_group()
     _WORLD = None
 
