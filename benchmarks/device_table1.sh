@@ -12,8 +12,9 @@
 # finished run keeps its result, an unfinished one is lost with the machine (its checkpoint is too
 # big to bring back). What comes back, under $OUT/table1-400k/DATA: ablation.json, results.csv,
 # stats.json, report.md, the printed table (paper_tables.md) and each finished run's result.json
-# under runs/. Commit that folder as docs/results/table1-400k/DATA: the next call starts from it and
-# trains only the runs it lacks, so the table fills over as many lent sessions as it needs. Put the
+# under runs/. Commit that folder as docs/results/table1-400k/DATA (git ignores its runs/: the
+# ablation gets each finished run's result.json back from results.csv): the next call starts from it
+# and trains only the runs it lacks, so the table fills over as many lent sessions as it needs. Put the
 # table beside PacGAN's in docs/results.md, naming the device and the date.
 #
 # For a smoke run on any machine: TABLE1_STEPS=40 TABLE1_EVAL_AT=20 TABLE1_DEVICE=cpu OUT=/tmp/t1 \
@@ -34,9 +35,9 @@ work=/tmp/table1-work
 back=$OUT/table1-400k/$data
 mkdir -p "$work/$data" "$back"
 if [ -f "$saved/ablation.json" ]; then
-    # The runs earlier calls finished: a run with its result.json is done and is not trained again.
+    # The runs earlier calls finished (results.csv's rows) are done and are not trained again.
     cp -r "$saved/." "$work/$data/"
-    echo "starting from $saved: $(find "$work/$data/runs" -name result.json 2>/dev/null | wc -l) finished runs"
+    echo "starting from $saved: $(($(wc -l <"$saved/results.csv" 2>/dev/null || echo 1) - 1)) finished runs"
 fi
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

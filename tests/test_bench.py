@@ -459,6 +459,27 @@ def test_more_arms_extend_an_add_one_folder_and_leave_its_runs_alone(finished, t
         loo.open(_plan(mode="leave-one-out", tricks=[*old.tricks, "tricks.instance_noise"]))  # every arm would change
 
 
+def test_a_folder_kept_without_its_runs_continues_from_its_results_csv(finished, tmp_path):
+    """docs/results/ keeps ablation.json and results.csv; copied back, it trains only what it lacks."""
+    out = tmp_path / "kept"
+    out.mkdir()
+    for name in ("ablation.json", "results.csv"):
+        shutil.copy(finished[0] / name, out / name)
+    lines = (out / "results.csv").read_text().splitlines()
+    (out / "results.csv").write_text("\n".join(lines[:-1]) + "\n")  # the last run had not finished
+    original = json.loads((finished[0] / "results.json").read_text())
+    messages: list[str] = []
+    ablate(out, _plan(), progress=messages.append)
+    assert "8 done, 1 to run" in messages[0]
+    rows = json.loads((out / "results.json").read_text())
+    assert len(rows) == 9
+    for old, new in zip(original[:-1], rows[:-1], strict=True):  # the kept rows come back as they were
+        assert (new["arm"], new["seed"], new["run"], new["healthy"]) == (old["arm"], old["seed"], old["run"], old["healthy"])
+        assert new["metrics"] == pytest.approx(old["metrics"], nan_ok=True)
+    assert (out / "runs" / rows[-1]["run"] / "metrics.jsonl").is_file()  # the missing one was trained
+    assert not (out / "runs" / rows[0]["run"] / "metrics.jsonl").exists()
+
+
 def test_rediagnose_judges_the_runs_again_and_leaves_their_own_verdicts(finished, tmp_path, cli):
     out = tmp_path / "ab"
     shutil.copytree(finished[0], out)

@@ -377,7 +377,25 @@ class Ablation:
         if not plan.arm_overrides:
             plan.arm_overrides, plan.base_config = plan.pinned()
         atomic_write(self.plan_file, (json.dumps(asdict(plan), indent=2) + "\n").encode())
+        self._restore_kept_results(plan)
         return plan
+
+    def _restore_kept_results(self, plan: Plan) -> None:
+        """A folder kept without its runs (docs/results/ keeps ablation.json and results.csv) gets a
+        result.json per finished run back from its results.csv, so that continuing it trains only
+        the runs it lacks. Those runs have no metrics.jsonl, so ``rediagnose`` leaves them alone."""
+        from ganhacks.fileio import atomic_write
+
+        kept = self.path / "results.csv"
+        if self.runs.exists() or not kept.is_file():
+            return
+        slugs = {a.name: a.slug for a in plan.arms()}
+        for row in rows_from_csv(kept.read_text(encoding="utf-8")):
+            if row["arm"] not in slugs:
+                continue
+            run = self.runs / slugs[row["arm"]] / f"seed_{row['seed']}"
+            run.mkdir(parents=True, exist_ok=True)
+            atomic_write(run / "result.json", strict_json({**row, "run": f"{slugs[row['arm']]}/seed_{row['seed']}"}))
 
     # ------------------------------------------------------------------ results
 
