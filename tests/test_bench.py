@@ -394,6 +394,20 @@ def test_eval_at_gives_each_budget_its_own_verdicts(tmp_path):
     assert [r["metrics_at"]["6"]["modes"] for r in back] == [r["metrics_at"]["6"]["modes"] for r in rows]
     report = (out / "report.md").read_text()
     assert "Along the budget" in report and "| trick | 6 steps | 12 steps |" in report
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    try:
+        import budget_table
+    finally:
+        sys.path.pop(0)
+    table = budget_table.tables(out, metrics=["modes"]).splitlines()
+    base6 = [r["metrics_at"]["6"]["modes"] for r in rows if r["arm"] == "base"]
+    mean, se = stats.mean_se(base6)
+    assert f"| base | 3 | 6 | {budget_table._fmt(mean)} ± {budget_table._fmt(se)} |" in table
+    replay = budget_table.values(rows, "+replay", "modes", 12)
+    c = stats.compare(replay, budget_table.values(rows, "base", "modes", 12))
+    assert any(line.startswith(f"| +replay | 12 | {budget_table._fmt(c.diff)} [") for line in table)
     assert 'id="budgets"' in (out / "report.html").read_text()
     with pytest.raises(GanhacksError, match=r"--eval-at 20 is outside 1..12"):
         ablate(tmp_path / "bad", _plan(eval_at=[20]))
