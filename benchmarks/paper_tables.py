@@ -190,6 +190,7 @@ def main() -> int:
     p.add_argument("--device", help="train every run on this device (cpu, cuda, cuda:N), as ganhacks ablate --device")
     p.add_argument("--stack", default="auto", help="auto, off or K: train compatible runs as stacks (as ganhacks ablate --stack)")
     p.add_argument("--out", default="bench/paper_tables")
+    p.add_argument("--first", help="train these arms' missing runs before the others' (as ganhacks ablate --first)")
     p.add_argument(
         "--coords",
         choices=["raw", "unit"],
@@ -214,7 +215,8 @@ def main() -> int:
     def collect(folder: Path, plan: Plan) -> dict:
         if not args.no_run:
             made_by.append(f"{plan.machine}\n\n`{plan.command}`")
-            return ablate(folder, plan, workers=args.workers, progress=main_progress, stack=args.stack, device=args.device)
+            first = [t.strip() for t in (args.first or "").split(",") if t.strip()]
+            return ablate(folder, plan, workers=args.workers, progress=main_progress, stack=args.stack, device=args.device, first=first)
         found = Ablation(folder)
         if not found.plan_file.is_file():
             sys.exit(f"'{folder}' holds no ablation; run without --no-run first to train it.")

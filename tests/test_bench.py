@@ -494,6 +494,23 @@ def test_a_folder_kept_without_its_runs_continues_from_its_results_csv(finished,
     assert not (out / "runs" / rows[0]["run"] / "metrics.jsonl").exists()
 
 
+def test_first_trains_the_named_arms_missing_runs_before_the_others(finished, tmp_path):
+    out = tmp_path / "ab"
+    shutil.copytree(finished[0], out)
+    for result in (out / "runs").glob("*/seed_[12]/result.json"):
+        result.unlink()  # seeds 1 and 2 of every arm have not finished
+    with pytest.raises(GanhacksError, match="--first names no arm of this ablation: 'swap'"):
+        ablate(out, _plan(), first=["swap"])
+    messages: list[str] = []
+    ablate(out, _plan(), progress=messages.append, first=["replay"])
+    order = [m.split("] ", 1)[1].split(":")[0] for m in messages if m.startswith("[")]
+    assert order == [
+        "+replay seed 1", "+replay seed 2",
+        "base seed 1", "+tricks.label_smoothing.mode=two_sided_random seed 1",
+        "base seed 2", "+tricks.label_smoothing.mode=two_sided_random seed 2",
+    ]  # fmt: skip
+
+
 def test_rediagnose_judges_the_runs_again_and_leaves_their_own_verdicts(finished, tmp_path, cli):
     out = tmp_path / "ab"
     shutil.copytree(finished[0], out)

@@ -253,6 +253,7 @@ def _ablate(args: argparse.Namespace) -> int:
     summary = ablate(
         args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress, stack=stack, device=args.device,
         tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
+        first=[t.strip() for t in (args.first or "").split(",") if t.strip()],
     )  # fmt: skip
     if not args.quiet:
         for budget in summary.get("budgets", [])[:-1]:  # the final budget's table comes last, as without --eval-at
@@ -412,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--device", metavar="DEV", help="train every run on DEV (cpu, cuda, cuda:N); default: each run's train.device")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every arm (repeatable)")
     a.add_argument("--out", required=True, metavar="DIR", help="the ablation folder; calling again with it resumes")
+    a.add_argument(
+        "--first", metavar="TRICK[,TRICK]", help="train these arms' missing runs before the others' (only the order changes)"
+    )
     a.add_argument(
         "--tensorboard", action="store_true", help="write each run's TensorBoard event files to DIR/tb/ARM/seed_N (ganhacks[tb])"
     )

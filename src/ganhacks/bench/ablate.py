@@ -36,7 +36,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -940,9 +940,14 @@ def ablate(
     tensorboard: bool = False,
     executor: str = "pool",
     ray_address: str | None = None,
+    first: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run every arm x seed of ``plan`` that has not finished yet in ``out``, then write results,
     statistics and the report. Returns the statistics. Safe to call again after an interruption.
+
+    ``first`` names arms (by trick, as in ``plan.tricks``, or by arm name, e.g. ``+tricks.pack``)
+    whose missing runs train before the others', seed by seed, to settle one question sooner;
+    it changes only the order, not what runs.
 
     ``stack`` (auto, off or K) trains compatible runs as stacks of up to K (see :func:`stack_size`);
     ``device`` (cpu, cuda, cuda:N) overrides every run's ``train.device``; ``tensorboard`` writes each run's
@@ -970,6 +975,11 @@ def ablate(
         raise GanhacksError(f"--eval-at {bad[0]} is outside 1..{plan.steps}; give budgets up to --steps.")
     say = progress or (lambda _msg: None)
     arms = plan.arms()
+    names = {a.name for a in arms} | {a.trick for a in arms if a.trick}
+    unknown = [f for f in first if f not in names]
+    if unknown:
+        raise GanhacksError(f"--first names no arm of this ablation: '{unknown[0]}'; give a trick of --tricks.")
+    firsts = {a.name for a in arms if a.name in first or a.trick in first}
     from ganhacks.api import prepare
     from ganhacks.data import load_data
     from ganhacks.training.stacked import stack_key
@@ -994,6 +1004,8 @@ def ablate(
     # Seed by seed, not arm by arm: an interrupted call then leaves every arm with the same seeds,
     # so the paired differences so far cover every trick rather than only the first ones.
     jobs = [(a, s) for s in range(plan.seeds) for a in arms if not (folder.run_dir(a, s) / "result.json").is_file()]
+    if first:
+        jobs.sort(key=lambda job: job[0].name not in firsts)  # stable: seed by seed within each group
     total = len(arms) * plan.seeds
     k = stack_size(stack, device, plan.config(arms[0], 0))
     tasks = group_stacks(jobs, keys, k)
