@@ -18,22 +18,14 @@ import sys
 from pathlib import Path
 
 from ganhacks.bench import stats
-from ganhacks.bench.ablate import Ablation
+from ganhacks.bench.ablate import Ablation, rows_at
 
 
-def _budgets(rows: list[dict]) -> list[int]:
-    found = {int(b) for r in rows for b in r.get("metrics_at", {})}
-    final = {int(r["steps"]) for r in rows if r.get("steps")}
-    return sorted(found | final)
-
-
-def values(rows: list[dict], arm: str, metric: str, budget: int) -> dict[int, float]:
-    """Seed -> the metric at that budget, for the arm's runs that reached it with a finite value."""
+def values(rows: list[dict], arm: str, metric: str) -> dict[int, float]:
+    """Seed -> the metric, for the arm's rows with a finite value (rows as they stood at one budget)."""
     out = {}
     for r in rows:
-        if r["arm"] != arm:
-            continue
-        v = r.get("metrics", {}).get(metric) if r.get("steps") == budget else r.get("metrics_at", {}).get(str(budget), {}).get(metric)
+        v = r.get("metrics", {}).get(metric) if r["arm"] == arm else None
         if isinstance(v, (int, float)) and math.isfinite(v):
             out[r["seed"]] = float(v)
     return out
@@ -49,14 +41,15 @@ def tables(path: Path, against: str | None = None, metrics: list[str] | None = N
     rows = folder.results(plan)
     arms = [a.name for a in plan.arms()]
     metrics = metrics or sorted({m for r in rows for m in r.get("metrics", {})})
-    budgets = _budgets(rows)
+    # Each budget's rows as the report reads them: the final budget is the runs' own final evaluation.
+    at = {b: rows if b == plan.steps else rows_at(rows, b) for b in plan.budgets()}
     lines = [f"{path}: {len(rows)} runs; mean ± SE over seeds", "", "| arm | seeds | budget | " + " | ".join(metrics) + " |"]
     lines.append("|---" * (3 + len(metrics)) + "|")
     for arm in arms:
-        for b in budgets:
+        for b in at:
             cells, seeds = [], set()
             for m in metrics:
-                v = values(rows, arm, m, b)
+                v = values(at[b], arm, m)
                 seeds |= set(v)
                 mean, se = stats.mean_se(list(v.values())) if v else (math.nan, math.nan)
                 cells.append(f"{_fmt(mean)} ± {_fmt(se)}" if v else "")
@@ -70,10 +63,10 @@ def tables(path: Path, against: str | None = None, metrics: list[str] | None = N
     for arm in arms:
         if arm == ref:
             continue
-        for b in budgets:
+        for b in at:
             cells = []
             for m in metrics:
-                c = stats.compare(values(rows, arm, m, b), values(rows, ref, m, b))
+                c = stats.compare(values(at[b], arm, m), values(at[b], ref, m))
                 cells.append(f"{_fmt(c.diff)} [{_fmt(c.lo)}, {_fmt(c.hi)}], {_fmt(c.p)} (n={c.n})" if c.n else "")
             lines.append(f"| {arm} | {b} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -389,13 +389,13 @@ class Ablation:
         kept = self.path / "results.csv"
         if self.runs.exists() or not kept.is_file():
             return
-        slugs = {a.name: a.slug for a in plan.arms()}
+        arms = {a.name: a for a in plan.arms()}
         for row in rows_from_csv(kept.read_text(encoding="utf-8")):
-            if row["arm"] not in slugs:
+            if row["arm"] not in arms:
                 continue
-            run = self.runs / slugs[row["arm"]] / f"seed_{row['seed']}"
+            run = self.run_dir(arms[row["arm"]], row["seed"])
             run.mkdir(parents=True, exist_ok=True)
-            atomic_write(run / "result.json", strict_json({**row, "run": f"{slugs[row['arm']]}/seed_{row['seed']}"}))
+            atomic_write(run / "result.json", strict_json({**row, "run": str(run.relative_to(self.runs))}))
 
     # ------------------------------------------------------------------ results
 
