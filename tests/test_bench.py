@@ -494,6 +494,28 @@ def test_a_folder_kept_without_its_runs_continues_from_its_results_csv(finished,
     assert not (out / "runs" / rows[0]["run"] / "metrics.jsonl").exists()
 
 
+def test_an_arm_whose_settings_changed_after_it_finished_keeps_its_runs_and_is_named(finished, tmp_path, monkeypatch):
+    """A preset changed from the bench's own results must not lock the folder that measured it."""
+    out = tmp_path / "ab"
+    shutil.copytree(finished[0], out)
+    real = Plan.pinned
+
+    def later(self):  # a later ganhacks, in which "+replay" means other settings
+        overrides, base = real(self)
+        return {**overrides, "+replay": ["tricks.replay.p=0.9"]}, base
+
+    monkeypatch.setattr(Plan, "pinned", later)
+    messages: list[str] = []
+    ablate(out, _plan(), progress=messages.append)
+    assert "9 done, 0 to run" in messages[0]
+    report = (out / "report.md").read_text()
+    assert "settings changed since" in report and "arm '+replay' was ['tricks.replay=on'] and is now" in report
+    assert "settings changed since" in (out / "report.html").read_text()
+    (out / "runs" / Ablation(out).read_plan().arms()[1].slug / "seed_2" / "result.json").unlink()
+    with pytest.raises(GanhacksError, match=r"arm '\+replay' was .* new --out"):
+        ablate(out, _plan())  # its missing seed would train with settings the preset no longer has
+
+
 def test_first_trains_the_named_arms_missing_runs_before_the_others(finished, tmp_path):
     out = tmp_path / "ab"
     shutil.copytree(finished[0], out)
@@ -742,13 +764,15 @@ def test_preset_spec_applies_every_setting_of_the_preset():
 
 
 def test_a_preset_arm_on_2d_data_leaves_out_the_image_only_settings():
-    """As `ganhacks train --preset modern` does: DiffAugment is for images, and 2D data refuses it."""
+    """As `ganhacks train --preset modern` does: DiffAugment, spectral norm and R1 are for images."""
     from ganhacks.api import prepare
 
     for data, augmented in (("ring8", False), ("mnist5k", True)):
         plan = Plan(data=data, tricks=["preset:modern"], seeds=1, steps=10)
         arm = next(a for a in plan.arms() if a.role == "add")
-        assert any(o.startswith("tricks.diffaugment") for o in arm.overrides) is augmented
+        for key in ("tricks.diffaugment", "tricks.spectral_norm", "tricks.r1"):
+            assert any(o.startswith(key) for o in arm.overrides) is augmented
         if not augmented:
             cfg, _ = prepare(plan.config(arm, 0))
-            assert cfg.tricks.diffaugment is None and cfg.tricks.ema is not None and cfg.loss == "hinge"
+            assert cfg.tricks.diffaugment is None and cfg.tricks.spectral_norm is None and cfg.tricks.r1 is None
+            assert cfg.tricks.ema is not None and cfg.loss == "hinge"

@@ -36,7 +36,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -246,8 +246,11 @@ class Plan:
         base.pop("train.seed", None)
         return {a.name: list(a.overrides) for a in arms}, base
 
-    def drift(self) -> list[str]:
-        """How the pinned arms differ from what this version of ganhacks makes of the same plan."""
+    def drift(self, finished: Collection[str] = ()) -> list[str]:
+        """How the pinned arms differ from what this version of ganhacks makes of the same plan.
+
+        Arms named in ``finished`` (every seed done) are left out: they train nothing more, and they
+        keep the settings they were pinned with (``report.md`` names them)."""
         if not self.arm_overrides and not self.base_config:
             return []
         from ganhacks.config import RunConfig, changed_keys, flatten, to_dict
@@ -265,7 +268,7 @@ class Plan:
         out += [
             f"arm '{name}' was {self.arm_overrides.get(name)} and is now {o}"
             for name, o in overrides.items()
-            if self.arm_overrides.get(name) != o
+            if self.arm_overrides.get(name) != o and name not in finished
         ]
         return out
 
@@ -361,7 +364,9 @@ class Ablation:
                 # The new arms are pinned as they are resolved now; the old ones keep what they meant.
                 now, _ = plan.pinned()
                 plan.arm_overrides = {name: old.arm_overrides.get(name, o) for name, o in now.items()}
-            drift = plan.drift()
+            # A preset can change after its arm finished (the bench is what changes it); the finished
+            # runs stay what they were, and the arms still to train must mean what they meant.
+            drift = plan.drift(finished=self.finished_arms(plan))
             if drift:
                 raise GanhacksError(
                     f"'{self.path}' was made when its arms meant other settings ({'; '.join(drift[:4])}"
@@ -379,6 +384,13 @@ class Ablation:
         atomic_write(self.plan_file, (json.dumps(asdict(plan), indent=2) + "\n").encode())
         self._restore_kept_results(plan)
         return plan
+
+    def finished_arms(self, plan: Plan) -> set[str]:
+        """The arms with a finished run for every seed of ``plan``."""
+        seeds: dict[str, set[int]] = {}
+        for row in self.results(plan):
+            seeds.setdefault(row["arm"], set()).add(row["seed"])
+        return {arm for arm, done in seeds.items() if done >= set(range(plan.seeds))}
 
     def _restore_kept_results(self, plan: Plan) -> None:
         """A folder kept without its runs (docs/results/ keeps ablation.json and results.csv) gets a
