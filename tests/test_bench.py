@@ -494,26 +494,25 @@ def test_a_folder_kept_without_its_runs_continues_from_its_results_csv(finished,
     assert not (out / "runs" / rows[0]["run"] / "metrics.jsonl").exists()
 
 
-def test_an_arm_whose_settings_changed_after_it_finished_keeps_its_runs_and_is_named(finished, tmp_path, monkeypatch):
+def test_an_arm_whose_settings_changed_after_it_finished_keeps_its_runs_and_is_named(tmp_path, monkeypatch):
     """A preset changed from the bench's own results must not lock the folder that measured it."""
+    from ganhacks import config
+
     out = tmp_path / "ab"
-    shutil.copytree(finished[0], out)
-    real = Plan.pinned
-
-    def later(self):  # a later ganhacks, in which "+replay" means other settings
-        overrides, base = real(self)
-        return {**overrides, "+replay": ["tricks.replay.p=0.9"]}, base
-
-    monkeypatch.setattr(Plan, "pinned", later)
+    plan = dict(data="ring8", tricks=["preset:recommended"], seeds=2, steps=12)
+    ablate(out, Plan(**plan))
+    runs = sorted(p.relative_to(out) for p in (out / "runs").glob("*/seed_*"))
+    monkeypatch.setitem(config.PRESETS, "recommended", {"tricks": {"replay": {}}})  # a later ganhacks
     messages: list[str] = []
-    ablate(out, _plan(), progress=messages.append)
-    assert "9 done, 0 to run" in messages[0]
+    ablate(out, Plan(**plan), progress=messages.append)
+    assert "4 done, 0 to run" in messages[0]  # nothing trains again with the new meaning
+    assert sorted(p.relative_to(out) for p in (out / "runs").glob("*/seed_*")) == runs
     report = (out / "report.md").read_text()
-    assert "settings changed since" in report and "arm '+replay' was ['tricks.replay=on'] and is now" in report
+    assert "settings changed since" in report and "and is now ['tricks.replay=on']" in report
     assert "settings changed since" in (out / "report.html").read_text()
-    (out / "runs" / Ablation(out).read_plan().arms()[1].slug / "seed_2" / "result.json").unlink()
-    with pytest.raises(GanhacksError, match=r"arm '\+replay' was .* new --out"):
-        ablate(out, _plan())  # its missing seed would train with settings the preset no longer has
+    (out / "runs" / Ablation(out).read_plan().arms()[1].slug / "seed_1" / "result.json").unlink()
+    with pytest.raises(GanhacksError, match=r"arm '\+preset:recommended' was .* new --out"):
+        ablate(out, Plan(**plan))  # its missing seed would train with settings the preset no longer has
 
 
 def test_first_trains_the_named_arms_missing_runs_before_the_others(finished, tmp_path):

@@ -1013,6 +1013,9 @@ def ablate(
         require()  # a missing package is one sentence, before anything runs
     folder = Ablation(out)
     plan = folder.open(plan)
+    # A reopened folder's arms are what it pinned, not what they mean now: an arm that finished before
+    # its preset changed keeps its runs instead of training them again with the new settings.
+    arms = plan.arms()
     # Seed by seed, not arm by arm: an interrupted call then leaves every arm with the same seeds,
     # so the paired differences so far cover every trick rather than only the first ones.
     jobs = [(a, s) for s in range(plan.seeds) for a in arms if not (folder.run_dir(a, s) / "result.json").is_file()]
