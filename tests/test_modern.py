@@ -12,6 +12,7 @@ from torch import nn
 
 import ganhacks
 from ganhacks.api import prepare
+from ganhacks.bench.ablate import Plan
 from ganhacks.config import ADAConfig, EMAConfig, GradientPenaltyConfig, LeCamConfig, R1Config, build_config
 from ganhacks.errors import ConfigError
 from ganhacks.monitor.stats import Collector, collecting
@@ -433,3 +434,16 @@ def test_modern_preset_keeps_its_image_settings_for_images_and_leaves_them_out_f
     # What the user sets is theirs: only the preset's own settings are left out.
     mine, _ = prepare(build_config(preset="modern", overrides=["data.name=ring8", "tricks.r1.gamma=0.1"]))
     assert mine.tricks.r1 is not None and mine.tricks.r1.gamma == 0.1 and mine.tricks.spectral_norm is None
+
+
+def test_recommended_keeps_leaky_relu_in_g_for_images_and_leaves_it_out_for_2d_data():
+    """LeakyReLU in G hurt grid25's KL at 20k steps (docs/results.md); it helped MNIST's FD."""
+    two_d, _ = prepare(build_config(preset="recommended", overrides=["data.name=ring8"]))
+    images, _ = prepare(build_config(preset="recommended", overrides=["data.name=digits"]))
+    assert images.model.g_act == "leaky_relu" and two_d.model.g_act == "relu"
+    for cfg in (two_d, images):  # the noise tricks stay on both
+        assert cfg.tricks.instance_noise is not None and cfg.tricks.g_noise is not None
+    plan = Plan(data="grid25", tricks=["preset:recommended"], seeds=1, steps=10)
+    arm = next(a for a in plan.arms() if a.role == "add")
+    assert not any(o.startswith("model.g_act") for o in arm.overrides)
+    assert prepare(plan.config(arm, 0))[0].model.g_act == "relu"
