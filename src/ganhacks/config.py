@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import operator
 import types
 import typing
 from dataclasses import dataclass, field
@@ -1066,20 +1067,14 @@ def dump_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
-def _dotted(obj: Any, key: str) -> Any:
-    for part in key.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, channels: int | None) -> RunConfig:
     """Fill every auto (None) field from the data kind; the result has no auto left."""
     two_d = kind == "2d"
     if two_d and cfg.preset in PRESET_IMAGE_ONLY:
         # A setting at the preset's own value is the preset's, not the user's: 2D data gets the default.
         preset, default = from_dict(RunConfig, PRESETS[cfg.preset]), RunConfig()
-        own = [k for k in PRESET_IMAGE_ONLY[cfg.preset] if _dotted(cfg, k) == _dotted(preset, k)]
-        cfg = replace(cfg, **{k: _dotted(default, k) for k in own})
+        own = [k for k in PRESET_IMAGE_ONLY[cfg.preset] if operator.attrgetter(k)(cfg) == operator.attrgetter(k)(preset)]
+        cfg = replace(cfg, **{k: operator.attrgetter(k)(default) for k in own})
     arch = cfg.model.arch
     if arch == "auto":
         arch = "mlp" if two_d else ("resnet" if size == 128 else "dcgan")
