@@ -10,6 +10,7 @@ first probe where recall fell below half its best.
 
     .venv/bin/python benchmarks/doctor_eval.py --workers 2 --out runs/doctor-eval        # the full table
     .venv/bin/python benchmarks/doctor_eval.py --only mnist5k --workers 2 --out runs/doctor-eval
+    .venv/bin/python benchmarks/doctor_eval.py --only ring8 --only digits --out runs/doctor-eval  # cases on either
     .venv/bin/python benchmarks/doctor_eval.py --no-run --out runs/doctor-eval           # the table so far
     .venv/bin/python benchmarks/doctor_eval.py --fast                                    # a few short cases
 
@@ -301,12 +302,21 @@ def evaluate(
     return [r for r in rows if r["seeds"]], results
 
 
+def select(only: list[str] | None = None, fast: bool = False) -> list[Case]:
+    """The cases to run: the fast few or all of them, narrowed to those whose name contains a text in
+    ``only`` or whose data set is one (so one call can queue every quick 2D and digits case)."""
+    cases = [c for c in CASES if c.name in FAST] if fast else CASES
+    return [c for c in cases if any(text in c.name or text == c.data for text in only)] if only else cases
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, help=f"seeds per case (default: each case's own, {BROKEN_SEEDS} broken, 10 healthy)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--fast", action="store_true", help=f"only {len(FAST)} cases, {FAST_STEPS} steps, 1 seed")
-    p.add_argument("--only", help="run only the cases whose name contains this text")
+    p.add_argument(
+        "--only", action="append", metavar="TEXT", help="run only the cases whose name contains this text or whose data set it is (repeatable: any of them)"
+    )
     p.add_argument("--out", help="where the runs go, kept so that a later call resumes (default: a temporary folder)")
     p.add_argument("--no-run", action="store_true", help="train nothing: the table of the finished runs in --out")
     p.add_argument("--json", help="also write the per-run results here")
@@ -319,8 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.no_run and not args.out:
         p.error("--no-run reads the runs in --out; name the folder")
-    cases = [c for c in CASES if c.name in FAST] if args.fast else CASES
-    cases = [c for c in cases if args.only in c.name] if args.only else cases
+    cases = select(args.only, args.fast)
     seeds = 1 if args.fast else args.seeds
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

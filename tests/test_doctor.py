@@ -339,6 +339,18 @@ def test_fast_doctor_validation(tmp_path):
             assert row["detected"] == 1, row
 
 
+def test_doctor_eval_only_is_repeatable_and_matches_a_case_name_or_its_data_set():
+    de = _injections()
+    assert de.select() == de.CASES
+    ring = de.select(["ring8"])  # by data set: the broken ring8 cases do not name it
+    assert {c.name for c in ring} == {c.name for c in de.CASES if c.data == "ring8"}
+    assert any(c.expect for c in ring) and any(c.expect is None for c in ring)
+    both = de.select(["ring8", "d_wins"])  # a data set or a part of a name, either matches
+    assert {c.name for c in both} == {c.name for c in ring} | {c.name for c in de.CASES if "d_wins" in c.name}
+    assert {c.name for c in de.select(["digits"], fast=True)} == {c.name for c in de.CASES if c.name in de.FAST and c.data == "digits"}
+    assert de.select(["no such case"]) == []
+
+
 def test_doctor_eval_counts_detections_deadlines_and_its_photo_folder(tmp_path):
     de = _injections()
     mixed = next(c for c in de.CASES if "mixed" in c.name)
