@@ -3,7 +3,8 @@
 #
 #   run(command="bash benchmarks/device.sh table1 grid25", carry=[".whl"], timeout_s=580)   # then ring8
 #
-# Arms (the issue's): baseline (PacGAN's GAN row), PacGAN2 (tricks.pack), PacGAN4 (tricks.pack.m=4),
+# Arms (the issue's): baseline (PacGAN's GAN row), PacGAN2 and PacGAN4 with PacGAN's own batches (m
+# batches of 100 a step, so D judges 100 packs: PACGAN2 and PACGAN4 in paper_tables.py),
 # preset:recommended and preset:modern, in PacGAN's coordinates (data.coords=raw, as paper_tables.py
 # does), with verdicts at 20k and 100k steps as well as at 400k. Runs that can share a stack train as
 # one (`--stack auto` on CUDA); the rest train side by side, one per worker.
@@ -29,7 +30,7 @@ eval_at=${TABLE1_EVAL_AT:-20000,100000}
 device=${TABLE1_DEVICE:-cuda}
 seconds=${TABLE1_SECONDS:-470}
 workers=${TABLE1_WORKERS:-6}
-tricks=tricks.pack,tricks.pack.m=4,preset:recommended,preset:modern
+tricks=tricks.pack.m=2+train.batch_size=200,tricks.pack.m=4+train.batch_size=400,preset:recommended,preset:modern
 saved=${TABLE1_FROM:-docs/results/table1-400k/$data}  # the folder earlier calls brought back
 work=/tmp/table1-work
 back=$OUT/table1-400k/$data

@@ -588,6 +588,26 @@ def test_paper_table_from_finished_runs_says_how_many_seeds_each_row_has(finishe
     assert (out / "paper_tables.md").read_text().strip() == table.strip()
 
 
+def test_paper_tables_pacgan_arms_give_d_pacgans_100_packs_a_step(monkeypatch):
+    """PacGAN draws m batches of 100 a step; the table's PacGAN rows must too, not split one batch."""
+    import torch
+
+    from ganhacks.bench.ablate import Plan
+    from ganhacks.tricks.batch import Pack
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import paper_tables
+
+    plan = Plan(data="grid25", tricks=[paper_tables.PACGAN2, paper_tables.PACGAN4], seeds=1, steps=10, set=["data.coords=raw"])
+    arms = [a for a in plan.arms() if a.name != "base"]
+    assert [paper_tables.row_name(a.name) for a in arms] == ["PacGAN2 (100 packs of 2)", "PacGAN4 (100 packs of 4)"]
+    for arm, m in zip(arms, (2, 4)):
+        cfg = plan.config(arm, 0)
+        assert cfg.tricks.pack.m == m
+        packs = Pack(cfg.tricks.pack, torch.device("cpu"), 0).d_input(torch.zeros(cfg.train.batch_size, 2), None)
+        assert packs.shape == (100, 2 * m)
+
+
 def test_paper_table_can_print_stacked_mnist_alone(finished, tmp_path, monkeypatch, capsys):
     import sys
 

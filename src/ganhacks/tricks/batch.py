@@ -62,7 +62,10 @@ class MinibatchDiscriminationTrick(Trick):
 
 class Pack(Trick):
     """PacGAN (Lin et al. 2018): D judges packs of ``m`` samples of the same kind, concatenated along
-    channels (features for 2D). Its first layer takes m times the inputs; a batch of N gives N/m logits."""
+    channels (features for 2D). Its first layer takes m times the inputs; a batch of N gives N/m logits.
+
+    PacGAN's own code draws m batches a step, so its D still judges N packs; ``train.batch_size=m*N``
+    is that set-up (``benchmarks/paper_tables.py`` names it PACGAN2 and PACGAN4)."""
 
     key = "tricks.pack"
 
