@@ -601,7 +601,7 @@ def test_paper_tables_pacgan_arms_give_d_pacgans_100_packs_a_step(monkeypatch):
     plan = Plan(data="grid25", tricks=[paper_tables.PACGAN2, paper_tables.PACGAN4], seeds=1, steps=10, set=["data.coords=raw"])
     arms = [a for a in plan.arms() if a.name != "base"]
     assert [paper_tables.row_name(a.name) for a in arms] == ["PacGAN2 (100 packs of 2)", "PacGAN4 (100 packs of 4)"]
-    for arm, m in zip(arms, (2, 4)):
+    for arm, m in zip(arms, (2, 4), strict=True):
         cfg = plan.config(arm, 0)
         assert cfg.tricks.pack.m == m
         packs = Pack(cfg.tricks.pack, torch.device("cpu"), 0).d_input(torch.zeros(cfg.train.batch_size, 2), None)
