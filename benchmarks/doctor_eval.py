@@ -13,17 +13,25 @@ first probe where recall fell below half its best.
     .venv/bin/python benchmarks/doctor_eval.py --only ring8 --only digits --out runs/doctor-eval  # cases on either
     .venv/bin/python benchmarks/doctor_eval.py --no-run --out runs/doctor-eval           # the table so far
     .venv/bin/python benchmarks/doctor_eval.py --fast                                    # a few short cases
+    .venv/bin/python benchmarks/doctor_eval.py --workers 2 --out runs/doctor-eval --keep docs/doctor-eval
 
 Runs go to --out/CASE/seed_N and are kept: calling again with the same --out trains only the runs
 that have not finished, and every table re-diagnoses the recorded runs with today's doctor (it is a
 function of metrics.jsonl, so these are the events it would raise live). The onset is step 0 for a
 failure induced by config (it is there from the start) and the injection step otherwise.
+
+--keep DIR also copies what the doctor reads of each finished run (metrics.jsonl, gzipped, with
+config.yaml, run.json and verdict.json: about 10-30 kB a run) to DIR/CASE/seed_N. A run recorded
+there is not trained again and is diagnosed from its record, so a table that takes more CPU-hours
+than one machine keeps its runs/ for can be filled over several sessions from a folder git keeps.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import os
 import re
 import shutil
 import statistics
@@ -179,16 +187,46 @@ def finished_run(where: Path) -> Path | None:
     return next((r for r in sorted(where.glob("*")) if (r / "verdict.json").is_file()), None)
 
 
-def run_case(name: str, seed: int, out: str, steps: int | None = None) -> dict:
+# What the doctor reads of a run, kept by --keep; verdict.json is written last, so it marks a whole record.
+RECORD = ("config.yaml", "run.json", "verdict.json")
+
+
+def kept_record(keep: str | None, case: Case, seed: int) -> Path | None:
+    """The record of this case's run at ``seed`` under ``keep``, if a complete one is there."""
+    if keep is None:
+        return None
+    kept = Path(keep) / case.slug / f"seed_{seed}"
+    return kept if (kept / "verdict.json").is_file() and (kept / "metrics.jsonl.gz").is_file() else None
+
+
+def keep_record(run: Path, kept: Path) -> None:
+    """Copy what the doctor reads of a finished run to ``kept``: metrics.jsonl gzipped, and the small
+    JSON and YAML files beside it. It is written to a sibling folder and moved into place, so an
+    interrupted copy never looks like a record."""
+    tmp = kept.with_name(kept.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    # mtime=0: the same metrics give the same bytes, so a record copied again shows no diff in git.
+    with gzip.GzipFile(tmp / "metrics.jsonl.gz", "wb", mtime=0) as f:
+        f.write((run / "metrics.jsonl").read_bytes())
+    for name in RECORD:
+        shutil.copyfile(run / name, tmp / name)
+    shutil.rmtree(kept, ignore_errors=True)
+    os.replace(tmp, kept)
+
+
+def run_case(name: str, seed: int, out: str, steps: int | None = None, keep: str | None = None) -> dict:
     """Train the case called ``name`` at one seed into ``out/CASE/seed_N`` (kept: a later call with the
-    same --out reuses a finished run), and diagnose it with today's doctor."""
+    same --out reuses a finished run, as it reuses a record under ``keep``), and diagnose it with
+    today's doctor."""
     import ganhacks
     from ganhacks.config import build_config
 
     case = next(c for c in CASES if c.name == name)
     torch.set_num_threads(1)
     where = Path(out) / case.slug / f"seed_{seed}"
-    run_path = finished_run(where)
+    kept = kept_record(keep, case, seed)
+    run_path = kept or finished_run(where)
     start = time.perf_counter()
     if run_path is None:
         shutil.rmtree(where, ignore_errors=True)  # a run killed on the way: train it again from the start
@@ -199,6 +237,10 @@ def run_case(name: str, seed: int, out: str, steps: int | None = None) -> dict:
             overrides=[f"data.name={data}", f"train.steps={steps or case.steps}", f"train.seed={seed}", *extra, *case.overrides]
         )
         run_path = ganhacks.train(cfg, out=where, tricks=case.inject() if case.inject else []).path
+    if keep is not None and kept is None:
+        kept = Path(keep) / case.slug / f"seed_{seed}"
+        keep_record(run_path, kept)
+        run_path = kept  # diagnosed from the record, as a later call will be
     result = diagnosed(run_path)
     return {"case": case.name, "seed": seed, **result, "seconds": time.perf_counter() - start, "run": str(run_path)}
 
@@ -214,7 +256,9 @@ def diagnosed(run: Path) -> dict:
     from ganhacks.config import DoctorConfig
     from ganhacks.monitor.doctor import diagnose
 
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    plain = run / "metrics.jsonl"
+    text = plain.read_text() if plain.is_file() else gzip.decompress((run / "metrics.jsonl.gz").read_bytes()).decode()
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     warmup = yaml.safe_load((run / "config.yaml").read_text())["doctor"]["warmup"]
     events = diagnose(rows, dataclasses.replace(DoctorConfig(), warmup=warmup), json.loads((run / "run.json").read_text()))
     best, half = 0.0, None
@@ -284,20 +328,30 @@ def case_seeds(case: Case, seeds: int | None) -> int:
 
 
 def evaluate(
-    cases: list[Case], seeds: int | None, workers: int, out: str, steps: int | None = None, run: bool = True
+    cases: list[Case],
+    seeds: int | None,
+    workers: int,
+    out: str,
+    steps: int | None = None,
+    run: bool = True,
+    keep: str | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Run every case at its seeds (``seeds`` for all, when given); (one summary row per case, one result
-    per run). Finished runs under ``out`` are reused; with ``run`` False nothing trains and the table
-    holds the finished runs only."""
-    jobs = [(case.name, seed) for case in cases for seed in range(case_seeds(case, seeds))]
+    per run). Finished runs under ``out`` and records under ``keep`` are reused; with ``run`` False
+    nothing trains and the table holds the finished runs only."""
+    jobs = [(case, seed) for case in cases for seed in range(case_seeds(case, seeds))]
     if not run:
-        by_name = {c.name: c for c in cases}
-        jobs = [(n, s) for n, s in jobs if finished_run(Path(out) / by_name[n].slug / f"seed_{s}") is not None]
+        jobs = [(c, s) for c, s in jobs if kept_record(keep, c, s) or finished_run(Path(out) / c.slug / f"seed_{s}")]
+    # Recorded runs first, so a long queue shows what is already known before it trains.
+    jobs.sort(key=lambda job: kept_record(keep, *job) is None)
+    names = [c.name for c, _ in jobs]
+    seeds_ = [s for _, s in jobs]
+    n = len(jobs)
     if workers > 1 and run:
         with ProcessPoolExecutor(workers) as pool:
-            results = list(pool.map(run_case, *zip(*jobs, strict=True), [out] * len(jobs), [steps] * len(jobs)))
+            results = list(pool.map(run_case, names, seeds_, [out] * n, [steps] * n, [keep] * n))
     else:
-        results = [run_case(name, seed, out, steps) for name, seed in jobs]
+        results = [run_case(name, seed, out, steps, keep) for name, seed in zip(names, seeds_, strict=True)]
     rows = [summarise(case, [r for r in results if r["case"] == case.name]) for case in cases]
     return [r for r in rows if r["seeds"]], results
 
@@ -318,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         "--only", action="append", metavar="TEXT", help="run only the cases whose name contains this text or whose data set it is (repeatable: any of them)"
     )
     p.add_argument("--out", help="where the runs go, kept so that a later call resumes (default: a temporary folder)")
-    p.add_argument("--no-run", action="store_true", help="train nothing: the table of the finished runs in --out")
+    p.add_argument("--keep", metavar="DIR", help="also keep what the doctor reads of each finished run here, and reuse it (see above)")
+    p.add_argument("--no-run", action="store_true", help="train nothing: the table of the finished runs in --out and --keep")
     p.add_argument("--json", help="also write the per-run results here")
     p.add_argument("--replay", nargs="+", metavar="JSON", help="re-diagnose the runs recorded in these --json files")
     args = p.parse_args(argv)
@@ -327,13 +382,15 @@ def main(argv: list[str] | None = None) -> int:
         print(table(rows))
         print(f"\n{len(results)} recorded runs re-diagnosed with the current thresholds")
         return 0
-    if args.no_run and not args.out:
-        p.error("--no-run reads the runs in --out; name the folder")
+    if args.no_run and not (args.out or args.keep):
+        p.error("--no-run reads the runs in --out or the records in --keep; name the folder")
     cases = select(args.only, args.fast)
     seeds = 1 if args.fast else args.seeds
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        rows, results = evaluate(cases, seeds, args.workers, args.out or tmp, FAST_STEPS if args.fast else None, not args.no_run)
+        rows, results = evaluate(
+            cases, seeds, args.workers, args.out or tmp, FAST_STEPS if args.fast else None, not args.no_run, args.keep
+        )
         print(table(rows))
         alarms = sum(r["other_events"] for r in rows if r["expect"] == "(healthy)")
         missed = sum(r["seeds"] - r["detected"] for r in rows if r["detected"] is not None)

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -331,12 +332,26 @@ def test_fast_doctor_validation(tmp_path):
     """The fast version of benchmarks/doctor_eval.py: a few cases, short runs, one seed."""
     de = _injections()
     cases = [c for c in de.CASES if c.name in de.FAST]
-    rows, _ = de.evaluate(cases, seeds=1, workers=1, out=str(tmp_path), steps=de.FAST_STEPS)
+    out, keep = tmp_path / "runs", tmp_path / "kept"
+    rows, results = de.evaluate(cases, seeds=1, workers=1, out=str(out), steps=de.FAST_STEPS, keep=str(keep))
     for row in rows:
         if row["expect"] == "(healthy)":
             assert row["other_events"] == 0, row
         else:
             assert row["detected"] == 1, row
+    # --keep: each run's record (gzipped metrics and the files the doctor reads) is diagnosed as the run
+    # was, and once the runs are gone a later call trains nothing and gives the same table
+    for case in cases:
+        full = de.finished_run(out / case.slug / "seed_0")
+        record = de.kept_record(str(keep), case, 0)
+        assert record is not None and not (record / "metrics.jsonl").exists()
+        assert de.diagnosed(record) == de.diagnosed(full)
+        assert (record / "metrics.jsonl.gz").stat().st_size < (full / "metrics.jsonl").stat().st_size / 3
+    shutil.rmtree(out)
+    again, replayed = de.evaluate(cases, seeds=1, workers=1, out=str(out), steps=de.FAST_STEPS, keep=str(keep))
+    assert again == rows and not out.exists()
+    assert [(r["case"], r["events"]) for r in replayed] == [(r["case"], r["events"]) for r in results]
+    assert de.evaluate(cases, None, 1, str(out), run=False, keep=str(keep))[0] == rows
 
 
 def test_doctor_eval_only_is_repeatable_and_matches_a_case_name_or_its_data_set():
