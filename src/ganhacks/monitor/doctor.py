@@ -361,7 +361,11 @@ class Unstable(Detector):
 
     def __init__(self, cfg: DoctorConfig, info: dict[str, Any]):
         super().__init__(cfg, info)
-        self.need = 4  # a single loss spike that D recovers from within a few rows is not instability
+        # One jump that D and G relax back from keeps a window's median swing high for as long as the
+        # jump and its first recovery rows are inside it, and D's and G's lagged recoveries stretch
+        # that to about a window (a healthy mnist5k baseline held it for 4 rows). Oscillation outlasts
+        # the window that saw its first jump; a single excursion does not.
+        self.need = cfg.window + 1
         self.baseline: deque[float] = deque(maxlen=self.RECENT)
 
     def condition(self, row, history):
