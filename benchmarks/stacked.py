@@ -28,7 +28,7 @@ import torch
 
 from ganhacks.api import prepare
 from ganhacks.config import build_config
-from ganhacks.monitor.stats import Collector, collecting
+from ganhacks.monitor.stats import Collector, StackCollector, collecting
 from ganhacks.training import Trainer
 from ganhacks.training.stacked import StackTrainer, build_stack
 
@@ -88,10 +88,11 @@ def timed(step, device: torch.device, steps: int, collector) -> float:
 
 
 def drain(collector) -> None:
-    if isinstance(collector, Collector):
-        collector.collect()
-    else:
+    # A stack's collector is a Collector too, so ask for the stack first: a stack of 1 is still a stack.
+    if isinstance(collector, StackCollector):
         collector.drain_into([Collector() for _ in range(collector.runs)])
+    else:
+        collector.collect()
 
 
 def step_flops(trainer: Trainer) -> float:
