@@ -318,7 +318,11 @@ def table(rows: list[dict]) -> str:
         line = f"| {r['case']} | {r['expect']} | {detected} | {delay} | {other} |"
         if recall:
             on_time, timed = r.get("by_recall_half", (None, 0))
-            line += " – |" if on_time is None else f" {on_time}/{timed}" + (f" ({r['seeds'] - timed} never fell)" if timed < r["seeds"] else "") + " |"
+            line += (
+                " – |"
+                if on_time is None
+                else f" {on_time}/{timed}" + (f" ({r['seeds'] - timed} never fell)" if timed < r["seeds"] else "") + " |"
+            )
         lines.append(line)
     return "\n".join(lines)
 
@@ -369,10 +373,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--fast", action="store_true", help=f"only {len(FAST)} cases, {FAST_STEPS} steps, 1 seed")
     p.add_argument(
-        "--only", action="append", metavar="TEXT", help="run only the cases whose name contains this text or whose data set it is (repeatable: any of them)"
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="run only the cases whose name contains this text or whose data set it is (repeatable: any of them)",
     )
     p.add_argument("--out", help="where the runs go, kept so that a later call resumes (default: a temporary folder)")
-    p.add_argument("--keep", metavar="DIR", help="also keep what the doctor reads of each finished run here, and reuse it (see above)")
+    p.add_argument(
+        "--keep", metavar="DIR", help="also keep what the doctor reads of each finished run here, and reuse it (see above)"
+    )
     p.add_argument("--no-run", action="store_true", help="train nothing: the table of the finished runs in --out and --keep")
     p.add_argument("--json", help="also write the per-run results here")
     p.add_argument("--replay", nargs="+", metavar="JSON", help="re-diagnose the runs recorded in these --json files")

@@ -230,7 +230,9 @@ def main() -> int:
         if not args.no_run:
             made_by.append(f"{plan.machine}\n\n`{plan.command}`")
             first = [t.strip() for t in (args.first or "").split(",") if t.strip()]
-            return ablate(folder, plan, workers=args.workers, progress=main_progress, stack=args.stack, device=args.device, first=first)
+            return ablate(
+                folder, plan, workers=args.workers, progress=main_progress, stack=args.stack, device=args.device, first=first
+            )
         found = Ablation(folder)
         if not found.plan_file.is_file():
             sys.exit(f"'{folder}' holds no ablation; run without --no-run first to train it.")

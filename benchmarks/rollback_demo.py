@@ -78,7 +78,8 @@ def train(action: str, args: argparse.Namespace) -> dict:
         "kl": result["kl"],
         "failures": verdict["failures"],
         "actions": [
-            f"{a['event']} at {a['step']}" + (f" to {a['to_step']}, remedy {'+'.join(a['remedy'])}" if a["event"] == "rollback" else "")
+            f"{a['event']} at {a['step']}"
+            + (f" to {a['to_step']}, remedy {'+'.join(a['remedy'])}" if a["event"] == "rollback" else "")
             for a in verdict["actions"]
         ],
         "events": [f"{e['code']} at {e['step']} (since {e['started']})" for e in verdict["events"]],

@@ -53,7 +53,9 @@ def test_two_ranks_write_one_run_folder_and_match_one_process_of_the_whole_batch
 @pytest.mark.slow
 def test_a_killed_rank_leaves_a_loadable_checkpoint_and_resume_under_torchrun_continues(tmp_path):
     out = tmp_path / "runs"
-    job = torchrun("train", "--data", "ring8", "--steps", "400", "--set", "checkpoint.every=40", "--quiet", "--out", str(out), wait=False)
+    job = torchrun(
+        "train", "--data", "ring8", "--steps", "400", "--set", "checkpoint.every=40", "--quiet", "--out", str(out), wait=False
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and not list(out.glob("*/checkpoints/step_0000080.json")):

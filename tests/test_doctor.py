@@ -130,6 +130,7 @@ def test_probe_mode_count_falling_while_recall_holds_is_blur_not_collapse():
                 row["doctor/recall"] = 0.95 if step < 500 else recall_after
                 if step >= 500:
                     row["doctor/modes"] = 1.0
+
         return change
 
     assert stream(fewer_modes(0.9), start=0) == []
@@ -218,7 +219,15 @@ def test_unstable_when_loss_variance_spikes():
 def test_one_loss_excursion_that_d_recovers_from_is_not_unstable():
     # The shape of a healthy mnist5k baseline (seed 4, step 340) that the swing rule once called
     # unstable: D's loss jumps once, G's drops a row later, and both relax back over five rows.
-    jump = {0: (1.1, 0.0), 10: (0.62, -1.35), 20: (0.3, -0.86), 30: (0.16, -0.56), 40: (0.08, -0.42), 50: (0.06, -0.28), 60: (0.0, -0.08)}
+    jump = {
+        0: (1.1, 0.0),
+        10: (0.62, -1.35),
+        20: (0.3, -0.86),
+        30: (0.16, -0.56),
+        40: (0.08, -0.42),
+        50: (0.06, -0.28),
+        60: (0.0, -0.08),
+    }
 
     def every(period):
         def change(row, step):
@@ -399,7 +408,9 @@ def test_doctor_eval_only_is_repeatable_and_matches_a_case_name_or_its_data_set(
     assert any(c.expect for c in ring) and any(c.expect is None for c in ring)
     both = de.select(["ring8", "d_wins"])  # a data set or a part of a name, either matches
     assert {c.name for c in both} == {c.name for c in ring} | {c.name for c in de.CASES if "d_wins" in c.name}
-    assert {c.name for c in de.select(["digits"], fast=True)} == {c.name for c in de.CASES if c.name in de.FAST and c.data == "digits"}
+    assert {c.name for c in de.select(["digits"], fast=True)} == {
+        c.name for c in de.CASES if c.name in de.FAST and c.data == "digits"
+    }
     assert de.select(["no such case"]) == []
 
 

@@ -238,3 +238,26 @@ def test_the_cli_tells_a_reader_that_left_from_a_full_disk(monkeypatch, raised, 
     assert cli_module.main(["tricks"]) == code
     assert err.getvalue().startswith(said) and "Traceback" not in err.getvalue()
     assert getattr(err, "closed_by_cli", False) == (code == 0)
+
+
+def test_a_pool_worker_keeps_recording_sigterm_after_its_setup_returns():
+    """timeout and schedulers send SIGTERM to the whole process group; a worker whose handler had
+    been put back by garbage collection died of it and broke the ablation's pool."""
+    import gc
+    import multiprocessing
+    import signal
+
+    from ganhacks.bench.ablate import _init_worker
+    from ganhacks.training import stop
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _init_worker(1, multiprocessing.get_context("spawn").RawValue("i", 0))
+        gc.collect()
+        signal.raise_signal(signal.SIGTERM)  # the default handler would end pytest here
+        assert stop.requested() == signal.SIGTERM
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+        stop.reset()
+        stop.share(None)

@@ -90,7 +90,9 @@ def test_a_rolled_back_run_shows_its_rows_samples_and_events(tmp_path, cli):
 def test_resume_rewinds_the_view_and_the_cli_switch_is_not_a_config_change(tmp_path, cli):
     """A run resumed from an older checkpoint (the interrupted timeline cut from metrics.jsonl) has event
     files that agree with metrics.jsonl; --tensorboard may be switched on at a resume."""
-    code, out, _ = cli("train", "--data", "ring8", "--steps", "120", "--set", "checkpoint.every=60", "--out", str(tmp_path), "--quiet")
+    code, out, _ = cli(
+        "train", "--data", "ring8", "--steps", "120", "--set", "checkpoint.every=60", "--out", str(tmp_path), "--quiet"
+    )
     assert code == 0
     run = Path(out.strip().splitlines()[-1])
     assert not (run / "tb").exists()

@@ -161,7 +161,10 @@ def _resume_ranks(args: argparse.Namespace, overrides: list[str]) -> int:
     if not world.main:
         trainer = resume_run(args.resume, args.steps, overrides, args.allow_config_change, quiet=True, check_only=True)
     if world.main and not args.quiet:
-        print(f"resuming {trainer.run.path} at step {trainer.step} of {trainer.cfg.train.steps} on {world.size} processes", file=sys.stderr)
+        print(
+            f"resuming {trainer.run.path} at step {trainer.step} of {trainer.cfg.train.steps} on {world.size} processes",
+            file=sys.stderr,
+        )
     trainer.fit()
     if world.main:
         print(trainer.run.path)
@@ -323,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", metavar="DIR", help="parent folder of the run folders (default runs/)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. optim.d.lr=1e-4 (repeatable)")
     t.add_argument(
-        "--tensorboard", action="store_true", help="also write TensorBoard event files to RUN/tb (logging.tensorboard=true; ganhacks[tb])"
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files to RUN/tb (logging.tensorboard=true; ganhacks[tb])",
     )
     t.add_argument("--quiet", action="store_true", help="no progress bar or messages; print only the run directory")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit without training")
@@ -409,7 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="pool: --workers local processes (default); ray: every run (or stack) a Ray task, on the cluster at "
         "--ray-address or a local Ray (ganhacks[ray])",
     )
-    a.add_argument("--ray-address", metavar="ADDR", help="with --executor ray: the Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+    a.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="with --executor ray: the Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)",
+    )
     a.add_argument("--device", metavar="DEV", help="train every run on DEV (cpu, cuda, cuda:N); default: each run's train.device")
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every arm (repeatable)")
     a.add_argument("--out", required=True, metavar="DIR", help="the ablation folder; calling again with it resumes")

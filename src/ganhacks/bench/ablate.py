@@ -740,7 +740,12 @@ def _result_row(arm: Arm, seed: int, run: Path) -> dict[str, Any]:
 
 
 def _open_run(
-    plan: Plan, arm: Arm, seed: int, run: Path, device: str | None, datasets: dict[Any, Any] | None = None,
+    plan: Plan,
+    arm: Arm,
+    seed: int,
+    run: Path,
+    device: str | None,
+    datasets: dict[Any, Any] | None = None,
     tb: str | None = None,
 ) -> tuple[Any, int | None]:
     """A Trainer for one arm x seed in ``run``: continued from its newest checkpoint when an interrupted
@@ -821,7 +826,11 @@ def _failed(row: dict[str, Any], e: Exception) -> None:
 
 
 def run_one(
-    plan_dict: dict[str, Any], arm_dict: dict[str, Any], seed: int, path: str, device: str | None = None,
+    plan_dict: dict[str, Any],
+    arm_dict: dict[str, Any],
+    seed: int,
+    path: str,
+    device: str | None = None,
     tb: str | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one arm x seed in ``path`` (with TensorBoard event files in ``tb``, when given);
@@ -852,7 +861,9 @@ def run_one(
 
 
 def run_stack(
-    plan_dict: dict[str, Any], jobs: list[tuple[dict[str, Any], int, str]], device: str | None = None,
+    plan_dict: dict[str, Any],
+    jobs: list[tuple[dict[str, Any], int, str]],
+    device: str | None = None,
     tb: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Train several arm x seed runs as one stack (each in its own folder, each continued from its
@@ -931,8 +942,9 @@ def _init_worker(threads: int, shared_stop: Any = None) -> None:
     torch.set_num_threads(threads)
     if shared_stop is not None:  # a pool process: stop requests come from the main process
         stop.share(shared_stop)
-        # The terminal's Ctrl-C reaches every process of the group; a worker only records it.
-        stop.on_signals(worker=True).__enter__()
+        # The terminal's Ctrl-C (and timeout's SIGTERM) reaches every process of the group; a worker
+        # only records it, and the main process decides.
+        stop.install_in_worker()
 
 
 def available_cores() -> int:
@@ -1079,7 +1091,9 @@ def ablate(
         )
         if cancelled:  # which of the cancelled tasks had started shows on disk: a checkpoint and no result
             stopped_runs += sum(
-                1 for a, s in jobs if not (folder.run_dir(a, s) / "result.json").is_file() and any(folder.run_dir(a, s).glob("checkpoints/*.json"))
+                1
+                for a, s in jobs
+                if not (folder.run_dir(a, s) / "result.json").is_file() and any(folder.run_dir(a, s).glob("checkpoints/*.json"))
             )
     elif workers == 1 or len(tasks) <= 1:
         _init_worker(threads)

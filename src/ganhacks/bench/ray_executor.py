@@ -61,7 +61,9 @@ def run_on_ray(
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
         except (ConnectionError, ValueError, RuntimeError) as e:
             where = f"the Ray cluster at {address!r}" if address else "a local Ray"
-            raise GanhacksError(f"Could not start or join {where} ({str(e).splitlines()[0][:200]}); check --ray-address.") from None
+            raise GanhacksError(
+                f"Could not start or join {where} ({str(e).splitlines()[0][:200]}); check --ray-address."
+            ) from None
     try:
         remote = ray.remote(_task).options(num_cpus=threads, num_gpus=gpus, max_retries=RETRIES, retry_exceptions=False)
         pending = [remote.remote(fn, threads, *args) for fn, args in calls]

@@ -280,7 +280,9 @@ class Trainer:
             now = time.perf_counter()
             sec = (now - self._last_time) / max(1, self.step - self._last_step)
             measured = self.main  # evaluations and the probe run on rank 0, which hosts the doctor
-            row = self.log_row(sec, self.evaluate() if evaluate and measured else None, self._maybe_probe(done) if measured else {})
+            row = self.log_row(
+                sec, self.evaluate() if evaluate and measured else None, self._maybe_probe(done) if measured else {}
+            )
             self._last_time, self._last_step = time.perf_counter(), self.step
             self._bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}", refresh=False)
             decision = self.consult(row)
@@ -345,7 +347,7 @@ class Trainer:
         """A rank other than 0 takes the rollback rank 0 made: the same checkpoint, the same remedies."""
         self.load_state_dict(load_checkpoint(Path(rolled["checkpoint"])))
         self.remedies = list(rolled["remedies"])
-        for name in self.remedies[rolled["already"]:]:
+        for name in self.remedies[rolled["already"] :]:
             self._apply_remedy(name)
         self.rollbacks += 1
         self.doctor.reset()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _requested: int | None = None
@@ -72,6 +72,26 @@ def name(signum: int) -> str:
     return NAMES.get(signum, f"signal {signum}")
 
 
+def _handler(worker: bool) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        if not worker and signum == signal.SIGINT and requested() is not None:
+            raise KeyboardInterrupt
+        request(signum)
+
+    return handler
+
+
+def install_in_worker() -> None:
+    """For the life of an ablation's pool process: SIGINT and SIGTERM only record a stop request.
+
+    Not :func:`on_signals`: a context manager entered and then dropped is closed when it is collected,
+    which put the default handlers back at once, so a SIGTERM sent to the whole process group (as
+    ``timeout`` and schedulers send it) killed the workers and broke the pool."""
+    handler = _handler(worker=True)
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, handler)
+
+
 @contextlib.contextmanager
 def on_signals(worker: bool = False) -> Iterator[None]:
     """While inside: SIGINT and SIGTERM ask for a stop instead of killing the process.
@@ -83,13 +103,7 @@ def on_signals(worker: bool = False) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        if not worker and signum == signal.SIGINT and requested() is not None:
-            raise KeyboardInterrupt
-        request(signum)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, _handler(worker)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
