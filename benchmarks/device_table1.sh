@@ -18,6 +18,10 @@
 # and trains only the runs it lacks, so the table fills over as many lent sessions as it needs. Put the
 # table beside PacGAN's in docs/results.md, naming the device and the date.
 #
+# Measured on an H200 (2026-12-04, docs/performance.md "On a GPU"): the stacked step is host-bound
+# (7,550 run-steps/s at best), so 400k steps of 50 runs take at least 44 minutes and do not fit one
+# lease until the step is captured as a CUDA graph; at 20k steps no run finished in 400 s either.
+#
 # For a smoke run on any machine: TABLE1_STEPS=40 TABLE1_EVAL_AT=20 TABLE1_DEVICE=cpu OUT=/tmp/t1 \
 #   bash benchmarks/device.sh table1 ring8
 set -uo pipefail
