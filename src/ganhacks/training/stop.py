@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 _requested: int | None = None
@@ -72,42 +72,40 @@ def name(signum: int) -> str:
     return NAMES.get(signum, f"signal {signum}")
 
 
-def _handler(worker: bool) -> Callable[[int, Any], None]:
-    def handler(signum: int, frame: Any) -> None:
-        if not worker and signum == signal.SIGINT and requested() is not None:
-            raise KeyboardInterrupt
-        request(signum)
+def _record(signum: int, frame: Any) -> None:
+    request(signum)
 
-    return handler
+
+def _record_or_interrupt(signum: int, frame: Any) -> None:
+    if signum == signal.SIGINT and requested() is not None:  # a second Ctrl-C: stop now
+        raise KeyboardInterrupt
+    request(signum)
 
 
 def install_in_worker() -> None:
     """For the life of an ablation's pool process: SIGINT and SIGTERM only record a stop request.
 
-    Not :func:`on_signals`: a context manager entered and then dropped is closed when it is collected,
-    which put the default handlers back at once, so a SIGTERM sent to the whole process group (as
-    ``timeout`` and schedulers send it) killed the workers and broke the pool."""
-    handler = _handler(worker=True)
+    The terminal's Ctrl-C and ``timeout``'s or a scheduler's SIGTERM reach every process of the group;
+    the main process decides, and a KeyboardInterrupt or a default handler in a worker would break the
+    pool. Not :func:`on_signals`: a context manager entered and then dropped is closed when it is
+    collected, which put the default handlers back at once."""
     for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, handler)
+        signal.signal(s, _record)
 
 
 @contextlib.contextmanager
-def on_signals(worker: bool = False) -> Iterator[None]:
+def on_signals() -> Iterator[None]:
     """While inside: SIGINT and SIGTERM ask for a stop instead of killing the process.
 
-    In the main process a second Ctrl-C raises KeyboardInterrupt at once. A ``worker`` (an ablation's
-    pool process, which gets the terminal's Ctrl-C too) only ever records the request: the main
-    process decides, and a KeyboardInterrupt in a worker would break the pool. Outside the main
-    thread, where Python cannot install handlers, this does nothing."""
+    A second Ctrl-C raises KeyboardInterrupt at once. Outside the main thread, where Python cannot
+    install handlers, this does nothing. (An ablation's pool processes use :func:`install_in_worker`.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.signal(s, _handler(worker)) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, _record_or_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        if not worker:
-            reset()
+        reset()
