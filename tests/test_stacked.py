@@ -270,14 +270,21 @@ def test_a_stack_killed_mid_run_resumes_from_its_checkpoints(stacked_ablation, t
     out = tmp_path / "ab"
     cmd = [sys.executable, "-m", "ganhacks", "ablate", "--data", "ring8", "--tricks", "tricks.label_smoothing", "--seeds", "1",
            "--steps", "120", "--set", "checkpoint.every=40", "--stack", "2", "--out", str(out), "--quiet"]  # fmt: skip
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline and child.poll() is None:
-        if len(list(out.glob("runs/*/seed_0/checkpoints/step_0000040.json"))) == 2:
-            break
+    log = tmp_path / "child.log"
+    with log.open("wb") as sink:
+        child = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def written():
+        return len(list(out.glob("runs/*/seed_0/checkpoints/step_0000040.json")))
+
+    # The wait is long on purpose: on 2 cores shared with other training, the first 40 steps took
+    # over 120 s, and a kill before any checkpoint tests nothing.
+    deadline = time.time() + 900
+    while time.time() < deadline and child.poll() is None and written() < 2:
         time.sleep(0.02)
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
+    assert written() == 2, f"the stack wrote no step-40 checkpoints before the kill: {log.read_text()[-2000:]}"
     assert not list(out.glob("runs/*/seed_0/result.json")), "the stack finished before it could be killed"
     from ganhacks.bench.ablate import ablate
 
