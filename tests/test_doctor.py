@@ -85,6 +85,18 @@ def test_a_flickering_failure_is_one_event():
     assert [e.code for e in events] == ["d_wins"]
 
 
+def test_an_event_whose_sign_went_away_for_a_window_has_ended_and_one_still_holding_has_not():
+    from ganhacks.monitor.doctor import verdict
+
+    phase = only(stream(lambda r, s: r.update(d_real=0.99, d_fake=0.02) if s < 500 else None, start=200), "d_wins")
+    assert (phase.started, phase.ended) == (200, 490) and "ended after step 490" in phase.message
+    live = only(stream(lambda r, s: r.update(d_real=0.99, d_fake=0.02), start=200), "d_wins")
+    assert live.ended is None
+    recovered, failing = verdict([phase], [], 1000, "warn"), verdict([live], [], 1000, "warn")
+    assert (recovered["healthy"], recovered["failures"], recovered["ongoing"]) == (False, ["d_wins"], [])
+    assert failing["ongoing"] == ["d_wins"]
+
+
 def test_g_fools_with_garbage_when_g_loss_falls_and_d_rates_fakes_real():
     def fooled(row, step):
         row.update(loss_g=0.7 * 0.9 ** ((step - 400) / 10), d_fake=0.8, d_real=0.5)

@@ -186,6 +186,8 @@ def _doctor(args: argparse.Namespace) -> int:
         print(f"healthy: no failure in {result['rows']} rows (up to step {result['step']}).")
     else:
         print(f"unhealthy: {', '.join(result['failures'])} ({result['rows']} rows, up to step {result['step']})")
+        if not result.get("ongoing"):
+            print("  every one of them ended before the last row: the run recovered.")
         for event in result["events"]:
             print(f"- {event['message'].removeprefix('doctor: ')}")
     if not args.json:

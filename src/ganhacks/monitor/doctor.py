@@ -61,11 +61,15 @@ class Event:
     step: int  # the step at which it was raised
     evidence: dict[str, float]
     hint: str
+    # The last step its sign was seen, once it has been gone for a whole window (or a rollback undid the
+    # rows it was read from); None while it still holds. An event that ended is still a failure of the run.
+    ended: int | None = None
 
     @property
     def message(self) -> str:
         numbers = ", ".join(f"{k}={_fmt(v)}" for k, v in self.evidence.items())
-        return f"doctor: {self.code} at step {self.step} (since step {self.started}; {numbers}). {self.hint}."
+        until = f"; ended after step {self.ended}" if self.ended is not None else ""
+        return f"doctor: {self.code} at step {self.step} (since step {self.started}; {numbers}{until}). {self.hint}."
 
     def to_json(self) -> dict[str, Any]:
         return {"event": self.code, **asdict(self), "message": self.message}
@@ -89,6 +93,7 @@ class _Streak:
     count: int = 0
     raised: bool = False
     clear: int = 0  # rows without the sign since it was raised
+    last: int | None = None  # the newest step that showed the sign
 
 
 class Detector:
@@ -106,6 +111,7 @@ class Detector:
         self.cfg, self.info = cfg, info
         self.need = cfg.window
         self.streak = _Streak()
+        self.ended: int | None = None  # set by update() when a raised episode ends; the doctor takes it
 
     def condition(self, row: dict[str, Any], history: deque[dict[str, Any]]) -> dict[str, float] | None | object:
         raise NotImplementedError
@@ -120,11 +126,14 @@ class Detector:
             # A raised episode ends only after the sign has been gone for a whole window, so a failure
             # that flickers around its threshold is reported once, not on every flicker.
             if not s.raised or s.clear >= self.cfg.window:
+                if s.raised:
+                    self.ended = s.last
                 self.streak = _Streak()
             return None
         s.clear = 0
+        s.last = int(row["step"])
         if s.since is None:
-            s.since = int(row["step"])
+            s.since = s.last
         s.count += 1
         if s.count >= self.need and not s.raised:
             s.raised = True
@@ -483,7 +492,11 @@ class Doctor:
         self.reset()
 
     def reset(self) -> None:
-        """Forget all windows (after a rollback the history before it no longer describes the run)."""
+        """Forget all windows (after a rollback the history before it no longer describes the run).
+        Events still open end at the last step seen: the rows that showed them are no longer the run's."""
+        for event in self.events:
+            if event.ended is None:
+                event.ended = max(self.last_step, event.step)
         self.detectors = [cls(self.cfg, self.info) for cls in DETECTORS]
         self.history = deque(maxlen=max(self.cfg.trend, self.cfg.window) + 1)
         self.last_step = -1
@@ -500,11 +513,21 @@ class Doctor:
                 det.warm_up(row)
                 continue
             event = det.update(row, self.history)
+            if det.ended is not None:
+                self._end(det.code, det.ended)
+                det.ended = None
             if event is not None:
                 raised.append(event)
         self.history.append(row)
         self.events += raised
         return raised
+
+    def _end(self, code: str, step: int) -> None:
+        for event in reversed(self.events):
+            if event.code == code:
+                if event.ended is None:
+                    event.ended = step
+                return
 
     def state_dict(self) -> dict[str, Any]:
         """The doctor's whole memory: its events, the rows it still looks back on, and each detector."""
@@ -552,12 +575,15 @@ def diagnose(rows: Iterable[dict[str, Any]], cfg: DoctorConfig, info: dict[str, 
 
 
 def verdict(events: list[Event], actions: list[dict[str, Any]], step: int, action: str) -> dict[str, Any]:
-    """The contents of ``verdict.json``: healthy is true when no failure was raised."""
+    """The contents of ``verdict.json``: healthy is true when no failure was raised. ``ongoing`` lists
+    the failures still open at ``step``; the others ended (their sign was gone for a window, or a
+    rollback undid it), so a run that failed and recovered has failures but nothing ongoing."""
     return {
         "healthy": not events,
         "step": step,
         "action": action,
         "failures": sorted({e.code for e in events}),
+        "ongoing": sorted({e.code for e in events if e.ended is None}),
         "events": [e.to_json() for e in events],
         "actions": actions,
     }
