@@ -111,7 +111,6 @@ class Detector:
         self.cfg, self.info = cfg, info
         self.need = cfg.window
         self.streak = _Streak()
-        self.ended: int | None = None  # set by update() when a raised episode ends; the doctor takes it
 
     def condition(self, row: dict[str, Any], history: deque[dict[str, Any]]) -> dict[str, float] | None | object:
         raise NotImplementedError
@@ -126,8 +125,6 @@ class Detector:
             # A raised episode ends only after the sign has been gone for a whole window, so a failure
             # that flickers around its threshold is reported once, not on every flicker.
             if not s.raised or s.clear >= self.cfg.window:
-                if s.raised:
-                    self.ended = s.last
                 self.streak = _Streak()
             return None
         s.clear = 0
@@ -512,17 +509,17 @@ class Doctor:
             if det.slow and not warm:
                 det.warm_up(row)
                 continue
+            streak = det.streak
             event = det.update(row, self.history)
-            if det.ended is not None:
-                self._end(det.code, det.ended)
-                det.ended = None
+            if streak.raised and det.streak is not streak:  # a raised episode's streak was dropped: it ended
+                self._end(det.code, streak.last)
             if event is not None:
                 raised.append(event)
         self.history.append(row)
         self.events += raised
         return raised
 
-    def _end(self, code: str, step: int) -> None:
+    def _end(self, code: str, step: int | None) -> None:
         for event in reversed(self.events):
             if event.code == code:
                 if event.ended is None:
