@@ -319,6 +319,33 @@ def test_warn_run_writes_events_and_verdict_and_the_cli_agrees(tmp_path, cli):
     assert code == 0 and out.startswith("healthy")
 
 
+def test_the_cli_says_when_every_failure_ended_and_when_one_still_holds(tmp_path, cli):
+    import yaml
+
+    run = ganhacks.train(build_config(overrides=[*SMALL, "train.steps=20"]), out=tmp_path).path
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["doctor"].update(warmup=CFG.warmup, probe_every=50)  # the rows below: a probe every 50 steps
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+
+    def rows(until):  # D wins from step 200 to ``until``; then the run is healthy again
+        out = []
+        for step in range(10, 1001, 10):
+            row = healthy_row(step)
+            if 200 <= step < until:
+                row.update(d_real=0.99, d_fake=0.02)
+            out.append(json.dumps(row))
+        return "\n".join(out) + "\n"
+
+    (run / "metrics.jsonl").write_text(rows(until=500))
+    code, out, _ = cli("doctor", str(run))
+    assert code == 3 and out.startswith("unhealthy: d_wins") and "the run recovered" in out
+    assert "ended after step 490" in out
+    assert ganhacks.diagnose(run)["ongoing"] == []
+    (run / "metrics.jsonl").write_text(rows(until=2000))
+    code, out, _ = cli("doctor", str(run))
+    assert code == 3 and "recovered" not in out and ganhacks.diagnose(run)["ongoing"] == ["d_wins"]
+
+
 def test_stop_ends_the_run_with_a_final_checkpoint(tmp_path):
     run = ganhacks.train(build_config(overrides=[*SMALL, "doctor.action=stop", "optim.g.lr=1e-12"]), out=tmp_path)
     assert run.step == 110  # stalled: five probes (20 steps apart) after the 20-step warm-up
@@ -438,6 +465,12 @@ def test_doctor_eval_counts_detections_deadlines_and_its_photo_folder(tmp_path):
         {"events": [], "recall_half": None},  # its recall never fell below half its best
     ]
     assert de.summarise(pack, runs)["by_recall_half"] == (1, 2)
+    # other events, and of them those still on at the last row (an event's 4th field, its end, is None)
+    healthy_case = next(c for c in de.CASES if c.name == "healthy: digits")
+    runs = [{"events": [("d_wins", 100, 140, 440)]}, {"events": [("d_wins", 100, 140, None)]}, {"events": []}]
+    row = de.summarise(healthy_case, runs)
+    assert (row["other_events"], row["other_ongoing"], row["other_codes"]) == (2, 1, ["d_wins"])
+    assert "| 2/3 (d_wins) | 1/2 |" in de.table([row])
     healthy = [c for c in de.CASES if c.expect is None and c.seeds == 10]
     assert {c.data for c in healthy} == {"ring8", "grid25", "mnist5k", "digits", de.FOLDER}
     assert {o for c in healthy for o in c.overrides} == {"preset=recommended", "preset=modern"}
