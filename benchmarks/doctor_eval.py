@@ -21,8 +21,9 @@ that have not finished, and every table re-diagnoses the recorded runs with toda
 function of metrics.jsonl, so these are the events it would raise live). The onset is step 0 for a
 failure induced by config (it is there from the start) and the injection step otherwise.
 
---keep DIR also copies what the doctor reads of each finished run (metrics.jsonl, gzipped, with
-config.yaml, run.json and verdict.json: about 10-30 kB a run) to DIR/CASE/seed_N. A run recorded
+--keep DIR also copies the record of each finished run (what the doctor reads of it: metrics.jsonl,
+gzipped, with config.yaml, run.json, events.jsonl and verdict.json; about 10-30 kB a run; see
+ganhacks.training.rundir.keep_record) to DIR/CASE/seed_N. A run recorded
 there is not trained again and is diagnosed from its record, so a table that takes more CPU-hours
 than one machine keeps its runs/ for can be filled over several sessions from a folder git keeps.
 """
@@ -30,9 +31,7 @@ than one machine keeps its runs/ for can be filled over several sessions from a 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import os
 import re
 import shutil
 import statistics
@@ -188,32 +187,14 @@ def finished_run(where: Path) -> Path | None:
     return next((r for r in sorted(where.glob("*")) if (r / "verdict.json").is_file()), None)
 
 
-# What the doctor reads of a run, kept by --keep; verdict.json is written last, so it marks a whole record.
-RECORD = ("config.yaml", "run.json", "verdict.json")
-
-
 def kept_record(keep: str | None, case: Case, seed: int) -> Path | None:
     """The record of this case's run at ``seed`` under ``keep``, if a complete one is there."""
+    from ganhacks.training.rundir import is_record
+
     if keep is None:
         return None
     kept = Path(keep) / case.slug / f"seed_{seed}"
-    return kept if (kept / "verdict.json").is_file() and (kept / "metrics.jsonl.gz").is_file() else None
-
-
-def keep_record(run: Path, kept: Path) -> None:
-    """Copy what the doctor reads of a finished run to ``kept``: metrics.jsonl gzipped, and the small
-    JSON and YAML files beside it. It is written to a sibling folder and moved into place, so an
-    interrupted copy never looks like a record."""
-    tmp = kept.with_name(kept.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    # mtime=0: the same metrics give the same bytes, so a record copied again shows no diff in git.
-    with gzip.GzipFile(tmp / "metrics.jsonl.gz", "wb", mtime=0) as f:
-        f.write((run / "metrics.jsonl").read_bytes())
-    for name in RECORD:
-        shutil.copyfile(run / name, tmp / name)
-    shutil.rmtree(kept, ignore_errors=True)
-    os.replace(tmp, kept)
+    return kept if is_record(kept) else None
 
 
 def run_case(name: str, seed: int, out: str, steps: int | None = None, keep: str | None = None) -> dict:
@@ -239,9 +220,11 @@ def run_case(name: str, seed: int, out: str, steps: int | None = None, keep: str
         )
         run_path = ganhacks.train(cfg, out=where, tricks=case.inject() if case.inject else []).path
     if keep is not None and kept is None:
-        kept = Path(keep) / case.slug / f"seed_{seed}"
-        keep_record(run_path, kept)
-        run_path = kept  # diagnosed from the record, as a later call will be
+        from ganhacks.training.rundir import keep_record
+
+        run_path = keep_record(
+            run_path, Path(keep) / case.slug / f"seed_{seed}"
+        )  # diagnosed from the record, as a later call will be
     result = diagnosed(run_path)
     return {"case": case.name, "seed": seed, **result, "seconds": time.perf_counter() - start, "run": str(run_path)}
 
@@ -256,10 +239,9 @@ def diagnosed(run: Path) -> dict:
 
     from ganhacks.config import DoctorConfig
     from ganhacks.monitor.doctor import diagnose
+    from ganhacks.training.rundir import RunDir
 
-    plain = run / "metrics.jsonl"
-    text = plain.read_text() if plain.is_file() else gzip.decompress((run / "metrics.jsonl.gz").read_bytes()).decode()
-    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    rows = RunDir(run).read_metrics()  # a run's metrics.jsonl, or a record's metrics.jsonl.gz
     warmup = yaml.safe_load((run / "config.yaml").read_text())["doctor"]["warmup"]
     events = diagnose(rows, dataclasses.replace(DoctorConfig(), warmup=warmup), json.loads((run / "run.json").read_text()))
     best, half = 0.0, None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ganhacks.bench import stats
-from ganhacks.bench.ablate import Ablation, Plan, ablate, parse_tricks, plan_arms, results_csv
+from ganhacks.bench.ablate import Ablation, Plan, ablate, parse_tricks, plan_arms, results_csv, rows_from_csv
 from ganhacks.bench.report import write_report, write_run_report
 from ganhacks.cli import main
 from ganhacks.config import PRESETS
@@ -549,6 +549,37 @@ def test_rediagnose_judges_the_runs_again_and_leaves_their_own_verdicts(finished
     assert json.loads((out / "results.json").read_text())[1]["healthy"] is True
     code, _, err = cli("report", str(result.parent), "--rediagnose")
     assert code == 2 and "applies to an ablation folder" in err
+
+
+def test_a_folder_kept_without_its_runs_is_judged_again_from_its_records(finished, tmp_path, cli):
+    import ganhacks
+
+    out = tmp_path / "ab"
+    shutil.copytree(finished[0], out)
+    rows = json.loads((out / "results.json").read_text())
+    for r in rows:  # every finished run left its record, which the doctor reads as it reads the run
+        record = out / "records" / r["run"]
+        assert (record / "metrics.jsonl.gz").is_file() and not (record / "checkpoints").exists()
+        assert ganhacks.diagnose(record) == ganhacks.diagnose(out / "runs" / r["run"])
+    shutil.rmtree(out / "runs")  # kept as docs/results/ keeps a folder
+    for name in ("results.json", "stats.json", "report.html"):
+        (out / name).unlink()
+    csv_text = (out / "results.csv").read_text()
+    lines = csv_text.splitlines()
+    assert ",True,,," in lines[2]  # base seed 1: healthy, no failures, no error
+    lines[2] = lines[2].replace(",True,,,", ",False,mode_collapse,,", 1)
+    (out / "results.csv").write_text("\n".join(lines) + "\n")  # what an older doctor said of base seed 1
+    assert ablate_rows(out)[1]["failures"] == ["mode_collapse"]
+    code, _, err = cli("report", str(out), "--rediagnose")
+    assert code == 0 and "base seed 1: mode_collapse -> healthy" in err and "1 verdicts changed" in err
+    assert ablate_rows(out) == rows_from_csv(csv_text) and not (out / "runs").exists()
+    shutil.rmtree(out / "records")
+    code, _, err = cli("report", str(out), "--rediagnose")
+    assert code == 2 and "kept without its runs or their records" in err
+
+
+def ablate_rows(out: Path) -> list[dict]:
+    return rows_from_csv((out / "results.csv").read_text())
 
 
 def test_an_unfinished_arm_gets_no_verdict_until_every_seed_has_run(finished, tmp_path):

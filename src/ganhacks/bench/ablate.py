@@ -4,9 +4,15 @@ An ablation is a folder::
 
     DIR/ablation.json            what was asked (data, base preset, steps, mode, tricks, seeds, --set)
     DIR/runs/ARM/seed_S/         one ordinary run directory per arm and seed, plus its result.json
+    DIR/records/ARM/seed_S/      each finished run's record: what the doctor reads of it (gzipped
+                                 metrics, config, events; :func:`ganhacks.training.rundir.keep_record`)
     DIR/results.json, .csv       one row per arm x seed: eval metrics, doctor verdict, steps, wall time
     DIR/stats.json               per arm and per trick statistics (see :mod:`ganhacks.bench.stats`)
     DIR/report.html, report.md   the report (see :mod:`ganhacks.bench.report`)
+
+A folder can be kept without its runs (docs/results/ keeps ablation.json, results.csv, the reports
+and records/): its statistics are computed again from results.csv, and ``rediagnose`` judges its runs
+again from their records.
 
 A run counts as done once its ``result.json`` exists; that file is written last and atomically, so
 an interrupted call leaves at most unfinished run folders, which the next call continues from their
@@ -321,6 +327,19 @@ class Ablation:
     def run_dir(self, arm: Arm, seed: int) -> Path:
         return self.runs / arm.slug / f"seed_{seed}"
 
+    @property
+    def records(self) -> Path:
+        return self.path / "records"
+
+    def keep_record(self, row: dict[str, Any]) -> None:
+        """Keep the record of a finished run (its row) beside the results, so that a later doctor can
+        judge it again after runs/ is gone. A run that failed before it trained has none."""
+        from ganhacks.training.rundir import keep_record
+
+        run = self.runs / row["run"]
+        if (run / "metrics.jsonl").is_file() and (run / "verdict.json").is_file():
+            keep_record(run, self.records / row["run"])
+
     def tb_dir(self, arm: Arm, seed: int) -> Path:
         """A run's TensorBoard event folder (``ganhacks ablate --tensorboard``)."""
         return self.path / "tb" / arm.slug / f"seed_{seed}"
@@ -395,7 +414,7 @@ class Ablation:
     def _restore_kept_results(self, plan: Plan) -> None:
         """A folder kept without its runs (docs/results/ keeps ablation.json and results.csv) gets a
         result.json per finished run back from its results.csv, so that continuing it trains only
-        the runs it lacks. Those runs have no metrics.jsonl, so ``rediagnose`` leaves them alone."""
+        the runs it lacks. Those runs have no metrics.jsonl, so ``rediagnose`` reads their records."""
         from ganhacks.fileio import atomic_write
 
         kept = self.path / "results.csv"
@@ -445,34 +464,56 @@ class Ablation:
         return rows
 
     def rediagnose(self, plan: Plan | None = None) -> list[str]:
-        """Judge every finished run again with today's doctor, from its metrics.jsonl (the doctor is a
-        function of that file), and rewrite its result's ``healthy`` and ``failures``; the run's own
+        """Judge every finished run again with today's doctor (a function of metrics.jsonl), from its
+        run folder or, where that is gone, its record, and rewrite its result's ``healthy`` and
+        ``failures`` (in result.json, or in results.csv for a folder kept without runs/). The run's own
         verdict.json and events.jsonl, the record of what the live doctor did, stay as they are.
-        Returns one line per run whose verdict changed. Runs kept without their metrics are left alone."""
-        from ganhacks.api import diagnose
+        Returns one line per run whose verdict changed. A run with neither is left alone."""
         from ganhacks.fileio import atomic_write
 
         plan = plan or self.read_plan()
-        changed = []
+        changed: list[str] = []
+        if not self.runs.is_dir():  # kept without its runs: the rows are results.csv's
+            rows = self.results(plan)
+            judged = [self._judge_again(row, changed) for row in rows]  # every row, not up to the first change
+            if any(judged):
+                atomic_write(self.path / "results.csv", results_csv(rows).encode())
+            return changed
         for arm in plan.arms():
             for result in sorted((self.runs / arm.slug).glob("seed_*/result.json")):
-                if not (result.parent / "metrics.jsonl").is_file():
-                    continue
                 try:
                     row = json.loads(result.read_text(encoding="utf-8"))
                 except ValueError:
                     continue
-                if row.get("error"):
-                    continue  # a run that failed to train keeps its error as its failure
-                verdict = diagnose(result.parent)
-                before = (row.get("healthy"), row.get("failures"))
-                row["healthy"], row["failures"] = bool(verdict["healthy"]), list(verdict["failures"])
-                if before != (row["healthy"], row["failures"]):
-                    was = "healthy" if before[0] else ", ".join(before[1] or []) or "unhealthy"
-                    now = "healthy" if row["healthy"] else ", ".join(row["failures"])
-                    changed.append(f"{arm.name} seed {row['seed']}: {was} -> {now}")
+                if self._judge_again(row, changed):
                     atomic_write(result, strict_json(row))
         return changed
+
+    def _judge_again(self, row: dict[str, Any], changed: list[str]) -> bool:
+        """Diagnose one result row's run again; True (and a line in ``changed``) if its verdict changed."""
+        from ganhacks.api import diagnose
+        from ganhacks.training.rundir import is_record
+
+        if row.get("error"):
+            return False  # a run that failed to train keeps its error as its failure
+        run, record = self.runs / row["run"], self.records / row["run"]
+        if (run / "metrics.jsonl").is_file():
+            if not is_record(record) and (run / "verdict.json").is_file():
+                self.keep_record(row)  # a folder from before records: keep them now
+            source = run
+        elif is_record(record):
+            source = record
+        else:
+            return False
+        verdict = diagnose(source)
+        before = (row.get("healthy"), row.get("failures"))
+        row["healthy"], row["failures"] = bool(verdict["healthy"]), list(verdict["failures"])
+        if before == (row["healthy"], row["failures"]):
+            return False
+        was = "healthy" if before[0] else ", ".join(before[1] or []) or "unhealthy"
+        now = "healthy" if row["healthy"] else ", ".join(row["failures"])
+        changed.append(f"{row['arm']} seed {row['seed']}: {was} -> {now}")
+        return True
 
     def summarize(self, plan: Plan | None = None) -> dict[str, Any]:
         """Statistics over the finished runs; also written to stats.json."""
@@ -1050,6 +1091,7 @@ def ablate(
         state = "healthy" if row["healthy"] else "unhealthy: " + ", ".join(row["failures"])
         error = f" ({row['error']})" if row["error"] else ""
         say(f"[{done}/{total}] {row['arm']} seed {row['seed']}: {shown or 'no metrics'}; {state}{error} ({row['wall_s']:.0f} s)")
+        folder.keep_record(row)
         folder.write_results(plan)
 
     plan_dict = asdict(plan)

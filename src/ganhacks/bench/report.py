@@ -633,8 +633,10 @@ def write_report(path: str | Path, rediagnose: bool = False, say: Callable[[str]
         folder = Ablation(p)
         plan = folder.read_plan()
         if rediagnose:
-            if not folder.runs.is_dir():
-                raise GanhacksError(f"'{path}' is kept without its runs, so there is nothing to diagnose again; it needs runs/.")
+            if not folder.runs.is_dir() and not folder.records.is_dir():
+                raise GanhacksError(
+                    f"'{path}' is kept without its runs or their records, so there is nothing to diagnose again; it needs runs/ or records/."
+                )
             changed = folder.rediagnose(plan)
             for line in changed:
                 (say or print)(line)

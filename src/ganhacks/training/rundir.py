@@ -10,12 +10,19 @@ A run directory ``OUT/NNNNN-DATA-PRESET/`` holds:
 - ``events.jsonl``  the doctor's events, one JSON object per line, and every stop or rollback it made
 - ``verdict.json``  the doctor's verdict at the end of the run: ``healthy``, the failures, the events
 - ``tb/``           with ``logging.tensorboard``: TensorBoard event files, a view of the files above
+
+A *record* of a run (:func:`keep_record`) is what the doctor reads of it, small enough for git:
+``metrics.jsonl.gz`` and the JSON and YAML files beside it, without samples or checkpoints. The
+doctor (``ganhacks doctor``, :func:`ganhacks.diagnose`) reads a record as it reads its run.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +105,53 @@ class RunDir:
             f.write(json.dumps(row) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every row of metrics.jsonl; a torn last line (a crash mid-write) is ignored."""
+        """Every row of metrics.jsonl (of metrics.jsonl.gz in a record); a torn last line (a crash
+        mid-write) is ignored."""
+        packed = self.path / RECORD_METRICS
+        if not self.metrics.exists() and packed.is_file():
+            return _rows(gzip.decompress(packed.read_bytes()).decode("utf-8"))
         return _read_jsonl(self.metrics)
+
+
+# A record's files besides its gzipped metrics; verdict.json is copied last, so it marks a whole record.
+RECORD_METRICS = "metrics.jsonl.gz"
+RECORD_FILES = ("config.yaml", "run.json", "events.jsonl", "verdict.json")
+
+
+def keep_record(run: str | Path, dest: str | Path) -> Path:
+    """Copy the record of the run folder ``run`` (what the doctor reads of it: metrics.jsonl gzipped,
+    with config.yaml, run.json, events.jsonl and verdict.json where the run has them; 10-30 kB for
+    a run of a few thousand steps) to ``dest``, replacing any record there. It is written to a
+    sibling folder and moved into place, so an interrupted copy never looks like a record."""
+    run, dest = Path(run), Path(dest)
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    # mtime=0: the same metrics give the same bytes, so a record copied again shows no diff in git.
+    with gzip.GzipFile(tmp / RECORD_METRICS, "wb", mtime=0) as f:
+        f.write(RunDir(run).metrics.read_bytes())
+    for name in RECORD_FILES:
+        if (run / name).is_file():
+            shutil.copyfile(run / name, tmp / name)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return dest
+
+
+def is_record(path: str | Path) -> bool:
+    """Whether ``path`` holds a whole record (see :func:`keep_record`)."""
+    return (Path(path) / RECORD_METRICS).is_file() and (Path(path) / "verdict.json").is_file()
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
+    return _rows(path.read_text(encoding="utf-8"))
+
+
+def _rows(text: str) -> list[dict[str, Any]]:
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
