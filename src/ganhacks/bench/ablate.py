@@ -498,7 +498,7 @@ class Ablation:
             return False  # a run that failed to train keeps its error as its failure
         run, record = self.runs / row["run"], self.records / row["run"]
         if (run / "metrics.jsonl").is_file():
-            if not is_record(record) and (run / "verdict.json").is_file():
+            if not is_record(record):
                 self.keep_record(row)  # a folder from before records: keep them now
             source = run
         elif is_record(record):

@@ -113,7 +113,7 @@ class RunDir:
         return _read_jsonl(self.metrics)
 
 
-# A record's files besides its gzipped metrics; verdict.json is copied last, so it marks a whole record.
+# A record's files besides its gzipped metrics (those the run has); is_record asks for verdict.json.
 RECORD_METRICS = "metrics.jsonl.gz"
 RECORD_FILES = ("config.yaml", "run.json", "events.jsonl", "verdict.json")
 
