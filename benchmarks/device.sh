@@ -16,8 +16,10 @@
 # What it measures, each part with its own time limit so one slow part cannot eat the others:
 #   1. benchmarks/stacked.py on CUDA: run-steps/s of stacks of 1..256 grid25 MLP runs against the
 #      single-run loop, and of the mnist5k and Stacked MNIST DCGANs, with the fraction of a GEMM peak;
+#      and the batched grid25 stack replayed as one CUDA graph a step (train.cuda_graph=true);
 #   2. benchmarks/gpu_checks.py: that a stacked step never waits on the host (CUDA sync debug mode),
-#      that the batched stack matches single runs on the GPU, and TF32 against fp32 on one arm;
+#      that the batched stack matches single runs on the GPU, TF32 against fp32 on one arm, and that
+#      the stack trained as a CUDA graph gives the same rows and weights as without one;
 #   3. torchrun with NCCL (docs/scaling.md), when the machine has 2 GPUs or more: one ring8 run on
 #      every GPU finishes with one run folder, and its first steps' losses match one process of the
 #      whole batch (tests/test_distributed.py's check on gloo). With one GPU it says why it skips.
@@ -50,6 +52,8 @@ fi
     echo "== benchmarks/stacked.py"
     timeout 180 python3 benchmarks/stacked.py --device cuda --models grid25 --ks 1,16,64,128,256 --steps 20 --layouts batched
     timeout 60 python3 benchmarks/stacked.py --device cuda --models grid25 --ks 4 --steps 10 --layouts per-run
+    echo "== benchmarks/stacked.py, the batched step as a CUDA graph (train.cuda_graph=true)"
+    timeout 150 python3 benchmarks/stacked.py --device cuda --models grid25 --ks 1,16,64,256 --steps 50 --layouts batched,batched+graph
     if [ "$models" != grid25 ]; then
         timeout 120 python3 benchmarks/stacked.py --device cuda --models mnist5k,stacked-mnist --ks 1,8,32 --steps 5 --layouts batched
     fi

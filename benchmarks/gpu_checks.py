@@ -8,6 +8,10 @@ Usage:  python3 benchmarks/gpu_checks.py [--runs 8] [--steps 200]
    between each run of a batched stack and its single run, over ``--steps`` steps.
 3. TF32 vs fp32 on one arm: the same stack with TF32 matmuls and convolutions, and the 2D metrics
    (modes, high-quality share, KL) of each after ``--steps`` steps.
+4. The step as a CUDA graph (``train.cuda_graph=true``): the same batched stack with and without the
+   graph, for the baseline and for PacGAN2 (``tricks.pack``, batch 200): the largest difference of
+   the logged rows (the graph replays the same kernels on the same data and draws, so it should be
+   0), whether the final weights are equal, and each one's seconds.
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 DEVICE = "cuda"
 
 
-def configs(k: int, steps: int) -> tuple[list, object]:
+def configs(k: int, steps: int, extra: tuple[str, ...] = ()) -> tuple[list, object]:
     cfgs, data = [], None
     for seed in range(k):
-        overrides = ["data.name=grid25", f"train.steps={steps}", f"train.device={DEVICE}", f"train.seed={seed}"]
+        overrides = ["data.name=grid25", f"train.steps={steps}", f"train.device={DEVICE}", f"train.seed={seed}", *extra]
         cfg, data = prepare(build_config(overrides=overrides), data)
         cfgs.append(cfg)
     return cfgs, data
@@ -77,6 +81,31 @@ def no_sync(k: int) -> None:
             torch.cuda.set_sync_debug_mode(0)
 
 
+def graph_check(k: int, steps: int, root: Path) -> None:
+    """Check 4: each arm's batched stack with and without the step as a CUDA graph."""
+    arms = {"baseline": (), "PacGAN2": ("tricks.pack=on", "train.batch_size=200")}
+    for arm, extra in arms.items():
+        try:
+            out = {}
+            for graph in (False, True):
+                cfgs, data = configs(k, steps, (*extra, f"train.cuda_graph={str(graph).lower()}"))
+                if DEVICE == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                runs = stacked(cfgs, data, root / f"graph-{arm}-{graph}")
+                out[graph] = (runs, time.perf_counter() - start)
+            (eager, t_eager), (replayed, t_graph) = out[False], out[True]
+            diff = max(worst(a.run.read_metrics(), b.run.read_metrics()) for a, b in zip(eager, replayed, strict=True))
+            same = all(
+                torch.equal(a.G.state_dict()[n], b.G.state_dict()[n]) for a, b in zip(eager, replayed, strict=True)
+                for n in a.G.state_dict()
+            )  # fmt: skip
+            print(f"4. {arm}, {k} runs x {steps} steps as a CUDA graph: worst relative difference {diff:.2e}, "
+                  f"G's final weights {'equal' if same else 'differ'}; {t_eager:.1f} s without, {t_graph:.1f} s with")  # fmt: skip
+        except Exception as e:  # a failed capture is a result to bring back, not the end of the checks
+            print(f"4. {arm}: the CUDA graph failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+
+
 def worst(a: list[dict], b: list[dict]) -> float:
     return max(abs(x[k] - y[k]) / max(abs(x[k]), 1e-12) for x, y in zip(a, b, strict=True) for k in KEYS)
 
@@ -94,6 +123,10 @@ def main() -> None:
     no_sync(args.runs)
     root = Path(tempfile.mkdtemp())
     try:
+        if DEVICE == "cuda":
+            graph_check(args.runs, args.steps, root)
+        else:
+            print("4. skipped on the CPU (no CUDA graph to capture)")
         cfgs, data = configs(args.runs, args.steps)
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False

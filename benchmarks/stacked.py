@@ -1,14 +1,16 @@
 """Stacked runs against the single-run loop, measured side by side in one process.
 
 Usage:  .venv/bin/python benchmarks/stacked.py [--device cpu|cuda] [--models grid25,mnist5k,stacked-mnist]
-                                              [--ks 1,2,4,8] [--steps 10] [--threads 1] [--layouts per-run,batched]
+                                              [--ks 1,2,4,8] [--steps 10] [--threads 1]
+                                              [--layouts per-run,batched,batched+graph]
 
 For each model (the grid25 PacGAN MLP, the mnist5k DCGAN, the Stacked MNIST D = 1/4 G DCGAN) it prints:
 
 - the single-run loop's steps per second (``Trainer.train_step``, as ``ganhacks train`` runs it);
 - for each stack size K, run-steps per second (K runs x steps per second) of the stacked step, in the
   per-run layout (each run's own networks, the CPU default) and the batched one (bmm / grouped convolutions,
-  the GPU default), and the ratio to the single-run loop;
+  the GPU default), and the ratio to the single-run loop; on CUDA, also the batched stack replayed as one
+  CUDA graph a step (``batched+graph``: ``train.cuda_graph=true``);
 - the fraction of a GEMM peak measured in the same run (a 1024^2 fp32 matmul on this device), from
   the step's FLOPs counted by torch's FlopCounterMode.
 
@@ -28,6 +30,7 @@ import torch
 
 from ganhacks.api import prepare
 from ganhacks.config import build_config
+from ganhacks.errors import ConfigError
 from ganhacks.monitor.stats import Collector, StackCollector, collecting
 from ganhacks.training import Trainer
 from ganhacks.training.stacked import StackTrainer, build_stack
@@ -62,18 +65,19 @@ def gemm_peak(device: torch.device, n: int = 1024) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def configs(model: str, k: int, device: str) -> tuple[list, object]:
+def configs(model: str, k: int, device: str, extra: tuple[str, ...] = ()) -> tuple[list, object]:
     cfgs, data = [], None
     for seed in range(k):
-        cfg, data = prepare(build_config(overrides=[*MODELS[model], f"train.seed={seed}", f"train.device={device}"]), data)
+        overrides = [*MODELS[model], f"train.seed={seed}", f"train.device={device}", *extra]
+        cfg, data = prepare(build_config(overrides=overrides), data)
         cfgs.append(cfg)
     return cfgs, data
 
 
-def timed(step, device: torch.device, steps: int, collector) -> float:
-    """Seconds per call of ``step`` (median of 3 blocks of ``steps`` after 3 warm-up calls)."""
+def timed(step, device: torch.device, steps: int, collector, warmup: int = 3) -> float:
+    """Seconds per call of ``step`` (median of 3 blocks of ``steps`` after ``warmup`` warm-up calls)."""
     with collecting(collector):
-        for _ in range(3):
+        for _ in range(warmup):
             step()
         blocks = []
         for _ in range(3):
@@ -112,7 +116,11 @@ def main() -> None:
     p.add_argument("--ks", default=None, help="stack sizes (default: 1,2,4,8 on the CPU, 1,4,16,64,128 on CUDA)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--layouts", default="per-run,batched", help="which stack layouts to measure (default both)")
+    p.add_argument(
+        "--layouts", default="per-run,batched",
+        help="which stack layouts to measure (default both); batched+graph: the batched stack replayed as a CUDA "
+        "graph (train.cuda_graph=true, CUDA only)",
+    )  # fmt: skip
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -136,13 +144,18 @@ def main() -> None:
         print(f"\n{model}: {flops / 1e9:.3f} GFLOP per run-step")
         print(f"{'layout':<16} {'K':>4} {'run-steps/s':>12} {'vs single':>10} {'of peak':>8}")
         print(f"{'single loop':<16} {1:>4} {base:>12.1f} {1.0:>10.2f} {flops * base / 1e9 / peak:>8.1%}")
-        for batched in [name == "batched" for name in args.layouts.split(",")]:
+        for name in args.layouts.split(","):
+            batched, graph = name.startswith("batched"), name.endswith("+graph")
+            name = {"per-run": "per run"}.get(name, name)
             for k in ks:
-                cfgs, data = configs(model, k, args.device)
+                cfgs, data = configs(model, k, args.device, ("train.cuda_graph=true",) if graph else ())
                 try:
                     stack = StackTrainer(build_stack(cfgs, data), batched=batched)
                 except torch.OutOfMemoryError:
-                    print(f"{'batched' if batched else 'per run':<16} {k:>4} {'out of memory':>12}")
+                    print(f"{name:<16} {k:>4} {'out of memory':>12}")
+                    break
+                except ConfigError as e:  # a graph on the CPU
+                    print(f"{name:<16} {k:>4} {'-':>12}  {e}")
                     break
 
                 def step(stack=stack):
@@ -150,8 +163,8 @@ def main() -> None:
                     for t in stack.trainers:
                         t.step += 1
 
-                rate = k / timed(step, device, args.steps, stack.collector)
-                name = "batched" if batched else "per run"
+                # A graphed step runs 3 eager steps, then captures: time its replays only.
+                rate = k / timed(step, device, args.steps, stack.collector, warmup=5 if graph else 3)
                 print(f"{name:<16} {k:>4} {rate:>12.1f} {rate / base:>10.2f} {flops * rate / 1e9 / peak:>8.1%}")
                 del stack
                 if device.type == "cuda":

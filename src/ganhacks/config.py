@@ -124,6 +124,10 @@ class TrainConfig:
     """auto (CUDA when available, else CPU), cpu, cuda or cuda:N."""
     threads: int | None = None
     """CPU threads for torch. Auto: torch's own default."""
+    cuda_graph: bool | Literal["auto"] = False
+    """Replay each step as one CUDA graph (ganhacks.training.graph), which removes the host's cost of
+    launching its kernels one by one: true, or auto (capture where the run can be captured, else train
+    as usual). CUDA only; every trick on must be capturable, and a run on several processes is not."""
     sync_bn: bool = False
     """Under torchrun: BatchNorm statistics over the global batch (PyTorch's SyncBatchNorm, GPUs only)
     rather than each rank's share of it."""

@@ -89,6 +89,33 @@ class BatchSampler:
         self._pos += self.batch_size
         return idx
 
+    @property
+    def order(self) -> torch.Tensor:
+        """The current epoch's order (indices into the data, on its device; empty before the first)."""
+        return self._order
+
+    @property
+    def pos(self) -> int:
+        """How far into :attr:`order` the next batch starts."""
+        return self._pos
+
+    def batches_left(self) -> int:
+        """Whole batches the current epoch still holds."""
+        return (len(self._order) - self._pos) // self.batch_size
+
+    def start_epoch_if_done(self) -> None:
+        """Start the next epoch now when the current one holds no whole batch: what :meth:`next_indices`
+        would do first at its next call, from the same generator."""
+        if self.batches_left() == 0:
+            self._new_epoch()
+
+    def skip(self, batches: int) -> None:
+        """Count ``batches`` drawn elsewhere from :attr:`order` (by a step replayed on the device, which
+        gathers them itself) as drawn. They must lie in the current epoch."""
+        if batches > self.batches_left():
+            raise ValueError(f"{batches} batches do not fit in what is left of the epoch ({self.batches_left()})")
+        self._pos += batches * self.batch_size
+
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next batch: ``x[idx]`` and, when the data has labels, ``y[idx]``."""
         idx = self.next_indices()

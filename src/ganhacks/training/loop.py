@@ -41,6 +41,7 @@ from ganhacks.training.checkpoint import (
     remove_checkpoint,
     save_checkpoint,
 )
+from ganhacks.training.graph import graphed
 from ganhacks.training.optim import get_lr, make_optimizer
 from ganhacks.training.remedies import apply_remedy
 from ganhacks.training.rundir import RunDir
@@ -147,7 +148,10 @@ class Trainer:
 
             require()
         # The step's math: this run as a stack of one.
-        self.engine = Step([self], SingleG(self.G), SingleD(self.D), self.opt_g, self.opt_d, self.device, self.autocast)
+        self.engine = graphed(
+            Step([self], SingleG(self.G), SingleD(self.D), self.opt_g, self.opt_d, self.device, self.autocast),
+            cfg.train.cuda_graph,
+        )
 
     # ------------------------------------------------------------------ one step
 
@@ -251,10 +255,10 @@ class Trainer:
 
         if not self._wrapped:
             ddp_g, ddp_d = distributed.wrap(self.G, self.D, self.device, self.cfg.train.sync_bn)
-            self.engine = Step(
+            self.engine = graphed(Step(
                 [self], SingleG(ddp_g), distributed.DistD(self.D, ddp_d), self.opt_g, self.opt_d, self.device,
                 self.autocast, world=self.world,
-            )  # fmt: skip
+            ), self.cfg.train.cuda_graph)  # fmt: skip
             self._wrapped = True
         distributed.reseed(self.cfg.train.seed, self.step, self.world.rank, self.tricks)
 

@@ -29,6 +29,7 @@ from ganhacks.config import RunConfig, flatten, to_dict
 from ganhacks.losses import OBJECTIVES
 from ganhacks.monitor.stats import StackCollector, collecting
 from ganhacks.training import stop
+from ganhacks.training.graph import graphed
 from ganhacks.training.loop import Trainer, global_rng_state
 from ganhacks.training.optim import PerRun, RunSlice, make_optimizer
 from ganhacks.training.stack import NotStackable, check_stackable, flatten_weights, stack_networks
@@ -104,7 +105,7 @@ class StackTrainer:
         self.G, self.D, self.opt_g, self.opt_d = G, D, opt_g, opt_d
         for t in trainers:
             t.stack_info = {"runs": self.K, "layout": "batched" if self.batched and self.K > 1 else "per run"}
-        self.engine = Step(trainers, G, D, opt_g, opt_d, self.device, first.autocast)  # type: ignore[arg-type]
+        self.engine = graphed(Step(trainers, G, D, opt_g, opt_d, self.device, first.autocast), first.cfg.train.cuda_graph)  # type: ignore[arg-type]
         self.collector = StackCollector(self.K)
         self._frozen: dict[int, dict[str, Any]] = {}
 
@@ -181,7 +182,7 @@ class StackTrainer:
         return stop.Stopped(signum, " ".join(said))
 
     def _set_active(self, active: list[bool]) -> None:
-        self.engine.active = torch.tensor(active, dtype=torch.bool, device=self.device)
+        self.engine.active.copy_(torch.tensor(active, dtype=torch.bool))  # in place: a graphed step reads it
 
     def _freeze(self, k: int) -> None:
         """A masked run keeps its weights and moments (the mask), but its BatchNorm statistics would

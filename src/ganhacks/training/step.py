@@ -96,8 +96,12 @@ class Step:
         self.objective = self.objectives[0] if len({r.cfg.loss for r in self.runs}) == 1 else None
         self.g_needs_real = any(o.g_needs_real for o in self.objectives)
         self.hooks = True  # whether any run has a trick, as of the step under way
-        # Runs the doctor stopped (or that finished before the others) keep their weights: a [K] mask.
+        # Runs the doctor stopped (or that finished before the others) keep their weights: a [K] mask,
+        # changed in place (a CUDA graph of the step reads this very tensor).
         self.active = torch.ones(self.K, dtype=torch.bool, device=device)
+        # Where the real batches' indices come from when not from each run's sampler: [K, N] (see
+        # ganhacks.training.graph.DeviceOrders).
+        self.indices: Callable[[], torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ per-run helpers
 
@@ -141,7 +145,10 @@ class Step:
             batches = [s.next() for s in samplers]
             y = torch.stack([b[1] for b in batches]) if batches[0][1] is not None else None
             return torch.stack([b[0] for b in batches]), y
-        idx = torch.stack([s.next_indices()[self.shard] for s in samplers])  # [K, N]
+        if self.indices is not None:  # a graphed step gathers from the runs' orders held on the device
+            idx = self.indices()
+        else:
+            idx = torch.stack([s.next_indices()[self.shard] for s in samplers])  # [K, N]
         return first.x[idx], (first.y[idx] if first.y is not None else None)
 
     def _loss(self, pick: Callable[[losses.Objective], Callable[..., torch.Tensor]], *args: torch.Tensor | None) -> torch.Tensor:

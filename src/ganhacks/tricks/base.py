@@ -47,6 +47,10 @@ class Trick:
     """Base class: a trick with no-op hooks. Subclasses set ``key`` and override what they change."""
 
     key: str = ""
+    capturable: bool = False
+    """Whether a CUDA graph of the step can replay this trick's hooks (``train.cuda_graph``): they are
+    functions of their tensors alone, with no host state that changes between steps (a schedule, a
+    count), no host RNG, and they never ask for extra updates."""
     rng: torch.Generator | None = None
     """A trick's own RNG (see :meth:`seed_rng`), saved and restored by the default state methods."""
 

@@ -68,6 +68,7 @@ class Pack(Trick):
     is that set-up (``benchmarks/paper_tables.py`` names it PACGAN2 and PACGAN4)."""
 
     key = "tricks.pack"
+    capturable = True  # a reshape of D's input
 
     def __init__(self, conf: PackConfig, device: torch.device, seed: int):
         self.m = conf.m
