@@ -3,8 +3,11 @@
 No CPU can capture a graph, so these tests run a GraphedStep with capture=False: the same device table
 of data orders, position advances and kept statistics, around an ordinary call of the step. They show
 that it draws every run's own batches and reports what the step reports, to the bit; that it refuses
-what a graph cannot replay; and that it gives the graph up when a trick is switched on mid-run.
+what a graph cannot replay; that it gives the graph up when a trick is switched on mid-run; and that it
+captures the step again when the optimisers' state is replaced or a learning rate changes.
 benchmarks/gpu_checks.py checks the capture itself on a GPU."""
+
+import copy
 
 import pytest
 import torch
@@ -121,10 +124,35 @@ def test_a_trick_switched_on_mid_run_gives_the_graph_up(tmp_path):
     t.run = RunDir(tmp_path / "run")
     t.run.path.mkdir()
     t.begin()
-    for _ in range(3):
+    for _ in range(5):
         t.train_step()
-    assert t.engine.counts == {"eager": 0, "warmup": 0, "replayed": 3}
+    assert t.engine.counts == {"eager": 0, "warmup": 3, "captures": 1, "replayed": 2}
     noisy, _ = _configs([0], ["tricks.instance_noise=on"])
     t.tricks.tricks += build_tricks(noisy[0], t.device)  # what a remedy of the doctor does
     t.train_step()
     assert t.engine.broken and t.engine.counts["eager"] == 1
+
+
+def test_a_new_optimiser_state_or_learning_rate_is_captured_again(tmp_path):
+    from ganhacks.training.optim import scale_lr
+
+    cfgs, data = _configs([0])
+    t = Trainer(cfgs[0], data)
+    t.engine = GraphedStep(t.engine, capture=False)
+    t.run = RunDir(tmp_path / "run")
+    t.run.path.mkdir()
+    t.begin()
+    for _ in range(5):
+        t.train_step()
+    saved = copy.deepcopy(t.opt_d.state_dict())  # what a checkpoint holds: its own tensors
+    t.train_step()
+    assert t.engine.counts["captures"] == 1  # nothing changed: the same graph replays
+    scale_lr(t.opt_g, 0.5)  # a remedy: G's lr is a float a graph would keep
+    t.train_step()
+    assert t.engine.counts == {"eager": 0, "warmup": 4, "captures": 1, "replayed": 3}
+    t.train_step()
+    assert t.engine.counts["captures"] == 2
+    t.opt_d.load_state_dict(saved)  # a rollback: torch.optim puts the checkpoint's tensors in place
+    t.train_step()
+    t.train_step()
+    assert t.engine.counts == {"eager": 0, "warmup": 5, "captures": 3, "replayed": 5}

@@ -21,6 +21,8 @@ capture: the graph is the step, not a copy of it. A trick whose hooks keep host 
 (a schedule, a count) cannot be replayed (:attr:`~ganhacks.tricks.Trick.capturable`); with
 ``train.cuda_graph=true`` such a run is refused, with ``auto`` it trains without a graph. When a remedy
 of the doctor switches a trick on, the graph no longer describes the step, and the run goes on without it.
+When the optimisers' state is replaced (a rollback or a resume loads a checkpoint) or a learning rate
+kept as a float changes (a remedy halves it), the step is captured again after one eager step.
 
 On the CPU there is no graph to capture, but ``GraphedStep(step, capture=False)`` runs the same
 bookkeeping (the device table, the kept statistics) around an ordinary call of the step: the tests
@@ -129,7 +131,8 @@ class GraphedStep:
     """A :class:`~ganhacks.training.step.Step` captured as one CUDA graph after a few eager steps, then
     replayed (see the module docstring). Called like the step, one step a call.
 
-    ``capture=False`` (what a CPU can run) keeps the bookkeeping and calls the step itself each time."""
+    ``capture=False`` (what a CPU can run) goes through the same warm-up, capture and replay, with the
+    step itself called where the graph would be replayed."""
 
     def __init__(self, step: Step, capture: bool = True):
         reason = refusal(step) if capture else capture_refusal(step)
@@ -144,7 +147,8 @@ class GraphedStep:
         self._kept: tuple[Recorder, list[Recorder]] | None = None
         self._tricks = self._trick_ids()
         self.broken = False  # a trick was switched on since: the graph no longer describes the step
-        self.counts = {"eager": 0, "warmup": 0, "replayed": 0}
+        self._held: list[Any] = []
+        self.counts = {"eager": 0, "warmup": 0, "captures": 0, "replayed": 0}
 
     @property
     def active(self) -> torch.Tensor:
@@ -161,33 +165,64 @@ class GraphedStep:
             self.step()  # from the samplers themselves; the next prepare writes their new places
             self.counts["eager"] += 1
             return
+        if self.graph is not None and not self._same_state():
+            # One eager step first: it re-creates what the step makes lazily (a loaded Adam step
+            # count is moved to the device at the first update), which a capture must not do.
+            self.graph, self.warm = None, WARMUP_STEPS - 1
         self.step.indices = self.orders.draw
         try:
-            if not self.capture:
-                with self._keeping():
-                    self.step()
-                self._hand_over()
-                self.counts["replayed"] += 1
-            elif self.warm < WARMUP_STEPS:
+            if self.warm < WARMUP_STEPS:
                 self._warm_up()
             else:
                 if self.graph is None:
                     self._capture()
-                self.graph.replay()
-                self._hand_over()
-                self.counts["replayed"] += 1
+                self._replay()
         finally:
             self.step.indices = None
         self.orders.advance(self.draws)
 
+    def _optimizers(self) -> Iterator[torch.optim.Optimizer]:
+        for opt in (self.step.opt_g, self.step.opt_d):
+            yield from getattr(opt, "opts", [opt])  # PerRun holds each run's own
+
+    def _state(self) -> list[Any]:
+        """What a captured graph holds fixed besides its tensors' contents: the optimisers' state
+        tensors themselves (``torch.optim``'s ``load_state_dict``, as a rollback or resume calls it,
+        replaces them) and any learning rate kept as a float (a remedy halves it)."""
+        held: list[Any] = []
+        for opt in self._optimizers():
+            held.extend(group["lr"] for group in opt.param_groups)
+            for st in opt.state.values():
+                held.extend(v for v in st.values() if isinstance(v, torch.Tensor))
+        return held
+
+    def _same_state(self) -> bool:
+        now = self._state()
+        return len(now) == len(self._held) and all(
+            a is b or (not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor) and a == b)
+            for a, b in zip(now, self._held, strict=True)
+        )
+
     def _warm_up(self) -> None:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
+        if self.capture:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self.step()
+            torch.cuda.current_stream().wait_stream(side)
+        else:
             self.step()
-        torch.cuda.current_stream().wait_stream(side)
         self.warm += 1
         self.counts["warmup"] += 1
+
+    def _replay(self) -> None:
+        if self.capture:
+            self.graph.replay()
+        else:  # the emulation runs the step where the graph would replay it, keeping what it reports
+            with self._keeping():
+                self.step()
+        self._hand_over()
+        self.counts["replayed"] += 1
 
     def _generators(self) -> Iterator[torch.Generator]:
         seen: set[int] = set()
@@ -199,6 +234,11 @@ class GraphedStep:
                     yield g
 
     def _capture(self) -> None:
+        self._held = self._state()
+        self.counts["captures"] += 1
+        if not self.capture:
+            self.graph = "emulated"
+            return
         graph = torch.cuda.CUDAGraph()
         for g in self._generators():
             graph.register_generator_state(g)
