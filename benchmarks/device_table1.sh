@@ -22,6 +22,11 @@
 # (7,550 run-steps/s at best), so 400k steps of 50 runs take at least 44 minutes and do not fit one
 # lease until the step is captured as a CUDA graph; at 20k steps no run finished in 400 s either.
 #
+# TABLE1_GRAPH=auto replays each capturable run's step as one CUDA graph (ganhacks ablate --cuda-graph:
+# the baseline and PacGAN rows; recommended's noise tricks and modern's EMA train without one). It is
+# off by default until benchmarks/gpu_checks.py's check 4 (which device.sh runs first) has passed on a
+# GPU; it changes how the runs train, not the experiment, so calls with and without it fill one table.
+#
 # For a smoke run on any machine: TABLE1_STEPS=40 TABLE1_EVAL_AT=20 TABLE1_DEVICE=cpu OUT=/tmp/t1 \
 #   bash benchmarks/device.sh table1 ring8
 set -uo pipefail
@@ -34,6 +39,7 @@ eval_at=${TABLE1_EVAL_AT:-20000,100000}
 device=${TABLE1_DEVICE:-cuda}
 seconds=${TABLE1_SECONDS:-470}
 workers=${TABLE1_WORKERS:-6}
+graph=${TABLE1_GRAPH:-false}
 tricks=tricks.pack.m=2+train.batch_size=200,tricks.pack.m=4+train.batch_size=400,preset:recommended,preset:modern
 saved=${TABLE1_FROM:-docs/results/table1-400k/$data}  # the folder earlier calls brought back
 work=/tmp/table1-work
@@ -48,11 +54,12 @@ fi
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no GPU visible"
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
-    echo "== paper_tables.py, $data, $steps steps, for at most $seconds s"
+    echo "== paper_tables.py, $data, $steps steps, for at most $seconds s, train.cuda_graph=$graph"
     # SIGTERM at the limit: paper_tables.py stops its workers at a step boundary (exit 143); -k
     # kills them if saving takes more than 30 s.
     timeout -k 30 -s TERM "$seconds" python3 benchmarks/paper_tables.py --data "$data" --tricks "$tricks" \
-        --seeds 10 --steps "$steps" --eval-at "$eval_at" --device "$device" --workers "$workers" --out "$work"
+        --seeds 10 --steps "$steps" --eval-at "$eval_at" --device "$device" --workers "$workers" \
+        --cuda-graph "$graph" --out "$work"
     echo "== the table from the finished runs"
     python3 benchmarks/paper_tables.py --data "$data" --tricks "$tricks" --no-run --out "$work"
     python3 -m ganhacks report "$work/$data" >/dev/null

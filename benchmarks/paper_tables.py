@@ -202,6 +202,11 @@ def main() -> int:
     )
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--device", help="train every run on this device (cpu, cuda, cuda:N), as ganhacks ablate --device")
+    p.add_argument(
+        "--cuda-graph",
+        choices=["true", "false", "auto"],
+        help="train every run with train.cuda_graph=MODE, as ganhacks ablate --cuda-graph",
+    )
     p.add_argument("--stack", default="auto", help="auto, off or K: train compatible runs as stacks (as ganhacks ablate --stack)")
     p.add_argument("--out", default="bench/paper_tables")
     p.add_argument("--first", help="train these arms' missing runs before the others' (as ganhacks ablate --first)")
@@ -231,8 +236,9 @@ def main() -> int:
             made_by.append(f"{plan.machine}\n\n`{plan.command}`")
             first = [t.strip() for t in (args.first or "").split(",") if t.strip()]
             return ablate(
-                folder, plan, workers=args.workers, progress=main_progress, stack=args.stack, device=args.device, first=first
-            )
+                folder, plan, workers=args.workers, progress=main_progress, stack=args.stack, device=args.device,
+                cuda_graph=args.cuda_graph, first=first,
+            )  # fmt: skip
         found = Ablation(folder)
         if not found.plan_file.is_file():
             sys.exit(f"'{folder}' holds no ablation; run without --no-run first to train it.")

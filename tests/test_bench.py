@@ -419,6 +419,29 @@ def test_eval_at_gives_each_budget_its_own_verdicts(tmp_path):
     assert "Along the budget" in (out / "report.md").read_text()
 
 
+def test_cuda_graph_is_how_a_call_runs_not_part_of_the_experiment(finished, tmp_path):
+    """--cuda-graph reaches every run's config but not the folder's plan: auto falls back to the plain
+    step where no graph can be captured (here, the CPU) and gives the same rows; true is refused
+    there in one sentence before any folder is made."""
+    import yaml
+
+    from ganhacks.bench.ablate import _cuda_graph_mode
+
+    out = tmp_path / "graph"
+    ablate(out, _plan(), cuda_graph="auto")
+    assert json.loads((out / "ablation.json").read_text())["base_config"]["train.cuda_graph"] is False  # pinned: the default
+    configs = [yaml.safe_load(p.read_text()) for p in (out / "runs").glob("*/seed_*/config.yaml")]
+    assert len(configs) == 9 and all(c["train"]["cuda_graph"] == "auto" for c in configs)
+    ours = json.loads((out / "results.json").read_text())
+    theirs = json.loads((finished[0] / "results.json").read_text())
+    assert [r["metrics"] for r in ours] == [r["metrics"] for r in theirs]
+    with pytest.raises(GanhacksError, match="--cuda-graph true needs a CUDA device"):
+        ablate(tmp_path / "refused", _plan(), cuda_graph=True)
+    assert not (tmp_path / "refused").exists()
+    with pytest.raises(GanhacksError, match="must be true, false or auto"):
+        _cuda_graph_mode("yes")
+
+
 def test_reports_escape_user_strings(finished):
     out, _ = finished
     page = (out / "report.html").read_text()

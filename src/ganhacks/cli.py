@@ -257,7 +257,7 @@ def _ablate(args: argparse.Namespace) -> int:
     stack = args.stack if args.stack in ("auto", "off") else _stack_count(args.stack)
     summary = ablate(
         args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress, stack=stack, device=args.device,
-        tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
+        cuda_graph=args.cuda_graph, tensorboard=args.tensorboard, executor=args.executor, ray_address=args.ray_address,
         first=[t.strip() for t in (args.first or "").split(",") if t.strip()],
     )  # fmt: skip
     if not args.quiet:
@@ -422,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --executor ray: the Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)",
     )
     a.add_argument("--device", metavar="DEV", help="train every run on DEV (cpu, cuda, cuda:N); default: each run's train.device")
+    a.add_argument(
+        "--cuda-graph",
+        metavar="MODE",
+        choices=["true", "false", "auto"],
+        help="train every run with train.cuda_graph=MODE (true, false, auto); how this call runs, not part of the experiment",
+    )
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every arm (repeatable)")
     a.add_argument("--out", required=True, metavar="DIR", help="the ablation folder; calling again with it resumes")
     a.add_argument(

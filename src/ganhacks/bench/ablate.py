@@ -785,23 +785,24 @@ def _open_run(
     arm: Arm,
     seed: int,
     run: Path,
-    device: str | None,
+    runtime: dict[str, Any] | None,
     datasets: dict[Any, Any] | None = None,
     tb: str | None = None,
 ) -> tuple[Any, int | None]:
     """A Trainer for one arm x seed in ``run``: continued from its newest checkpoint when an interrupted
-    call left one (the run's config is its own; ``device`` may move it), else built afresh in an emptied
-    folder. ``datasets`` caches loaded data by its config, so the runs of a stack share one data set
-    (and one copy of it on the device). ``tb``, when given, is the run's TensorBoard event folder.
+    call left one (the run's config is its own; ``runtime``, how this call runs it, such as
+    ``{"train.device": "cuda"}``, may change it), else built afresh in an emptied folder. ``datasets``
+    caches loaded data by its config, so the runs of a stack share one data set (and one copy of it on
+    the device). ``tb``, when given, is the run's TensorBoard event folder.
     Returns (trainer, the step it resumed from or None)."""
-    trainer, at = _open_trainer(plan, arm, seed, run, device, datasets)
+    trainer, at = _open_trainer(plan, arm, seed, run, runtime or {}, datasets)
     if tb is not None:
         trainer.tb_path = Path(tb)
     return trainer, at
 
 
 def _open_trainer(
-    plan: Plan, arm: Arm, seed: int, run: Path, device: str | None, datasets: dict[Any, Any] | None
+    plan: Plan, arm: Arm, seed: int, run: Path, runtime: dict[str, Any], datasets: dict[Any, Any] | None
 ) -> tuple[Any, int | None]:
     from ganhacks.api import prepare
     from ganhacks.data import load_data
@@ -815,19 +816,19 @@ def _open_trainer(
         datasets[cfg.data] = load_data(cfg.data)
     data = datasets[cfg.data]
     if list_checkpoints(run / "checkpoints"):
-        overrides = [f"train.device={device}"] if device else []
+        overrides = [f"{key}={str(value).lower()}" for key, value in runtime.items()]
         try:
-            trainer = resume_run(run, overrides=overrides, allow_config_change=bool(device), quiet=True, data=data)
+            trainer = resume_run(run, overrides=overrides, allow_config_change=bool(runtime), quiet=True, data=data)
             return trainer, trainer.step
         except GanhacksError:
             pass  # no checkpoint that loads, or another config: start it again
     if run.exists():
         shutil.rmtree(run)
     run.mkdir(parents=True)
-    if device:
+    if runtime:
         from ganhacks.config import replace as set_keys
 
-        cfg = set_keys(cfg, **{"train.device": device})
+        cfg = set_keys(cfg, **runtime)
     cfg, data = prepare(cfg, data)
     return Trainer(cfg, data, run_dir=run, quiet=True), None
 
@@ -871,7 +872,7 @@ def run_one(
     arm_dict: dict[str, Any],
     seed: int,
     path: str,
-    device: str | None = None,
+    runtime: dict[str, Any] | None = None,
     tb: str | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one arm x seed in ``path`` (with TensorBoard event files in ``tb``, when given);
@@ -888,7 +889,7 @@ def run_one(
     if stop.requested() is not None:  # queued before the stop: leave it unstarted, its folder untouched
         return {**row, "stopped": None}
     try:
-        trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device, tb=tb)
+        trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, runtime, tb=tb)
         start = time.perf_counter()
         trainer.fit()
         row["wall_s"] = round(time.perf_counter() - start, 3)
@@ -904,7 +905,7 @@ def run_one(
 def run_stack(
     plan_dict: dict[str, Any],
     jobs: list[tuple[dict[str, Any], int, str]],
-    device: str | None = None,
+    runtime: dict[str, Any] | None = None,
     tb: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Train several arm x seed runs as one stack (each in its own folder, each continued from its
@@ -925,7 +926,7 @@ def run_stack(
     trainers, datasets = [], {}
     try:
         for i, (arm, (_, seed, _), run, row) in enumerate(zip(arms, jobs, runs, rows, strict=True)):
-            trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, device, datasets, tb=tb[i] if tb else None)
+            trainer, row["resumed_from"] = _open_run(plan, arm, seed, run, runtime, datasets, tb=tb[i] if tb else None)
             trainer.own_rng = global_rng_state()  # as it stands after this run's build (or its checkpoint)
             trainers.append(trainer)
         start = time.perf_counter()
@@ -949,6 +950,14 @@ def run_stack(
         run.mkdir(parents=True, exist_ok=True)
         atomic_write(run / "result.json", strict_json(row))
     return rows
+
+
+def _cuda_graph_mode(value: bool | str) -> bool | str:
+    """``--cuda-graph`` as ``train.cuda_graph`` holds it: True, False or "auto"."""
+    text = str(value).lower()
+    if text not in ("true", "false", "auto"):
+        raise GanhacksError(f"--cuda-graph must be true, false or auto, got {value!r}.")
+    return "auto" if text == "auto" else text == "true"
 
 
 def stack_size(stack: str | int, device: str | None, cfg: Any) -> int:
@@ -1002,6 +1011,7 @@ def ablate(
     progress: Callable[[str], None] | None = None,
     stack: str | int = "auto",
     device: str | None = None,
+    cuda_graph: bool | str | None = None,
     tensorboard: bool = False,
     executor: str = "pool",
     ray_address: str | None = None,
@@ -1015,7 +1025,8 @@ def ablate(
     it changes only the order, not what runs.
 
     ``stack`` (auto, off or K) trains compatible runs as stacks of up to K (see :func:`stack_size`);
-    ``device`` (cpu, cuda, cuda:N) overrides every run's ``train.device``; ``tensorboard`` writes each run's
+    ``device`` (cpu, cuda, cuda:N) overrides every run's ``train.device``, and ``cuda_graph`` (true, false,
+    auto) its ``train.cuda_graph``: how this call runs them, not part of the experiment; ``tensorboard`` writes each run's
     TensorBoard event files to ``out/tb/ARM/seed_N`` (:meth:`Ablation.tb_dir`), so ``tensorboard --logdir
     out/tb`` compares arms and seeds. It is not part of the experiment: a later call may leave it off.
     ``executor`` is ``pool`` (``workers`` local processes) or ``ray`` (each task a Ray task on the cluster
@@ -1060,6 +1071,16 @@ def ablate(
         from ganhacks.training.loop import pick_device
 
         pick_device(device)  # an unavailable device is one sentence, before anything runs
+    runtime: dict[str, Any] = {"train.device": device} if device is not None else {}
+    if cuda_graph is not None:
+        runtime["train.cuda_graph"] = _cuda_graph_mode(cuda_graph)
+    if runtime.get("train.cuda_graph") is True:
+        from ganhacks.training.loop import pick_device
+
+        if pick_device(device or plan.config(arms[0], 0).train.device).type != "cuda":
+            raise GanhacksError(
+                "--cuda-graph true needs a CUDA device, and these runs train on the CPU; use --cuda-graph auto or false."
+            )
     if tensorboard:
         from ganhacks.training.tensorboard import require
 
@@ -1101,8 +1122,8 @@ def ablate(
         tb = [str(where(folder.tb_dir(a, s))) for a, s in group] if tensorboard else None
         if len(group) == 1:
             ((arm, seed),) = group
-            return run_one, (plan_dict, asdict(arm), seed, str(where(folder.run_dir(arm, seed))), device, tb[0] if tb else None)
-        return run_stack, (plan_dict, [(asdict(a), s, str(where(folder.run_dir(a, s)))) for a, s in group], device, tb)
+            return run_one, (plan_dict, asdict(arm), seed, str(where(folder.run_dir(arm, seed))), runtime, tb[0] if tb else None)
+        return run_stack, (plan_dict, [(asdict(a), s, str(where(folder.run_dir(a, s)))) for a, s in group], runtime, tb)
 
     def task(pool: Any, group: list[tuple[Arm, int]]) -> Any:
         """Run (or, with a pool, submit) one task."""
