@@ -115,17 +115,23 @@ def test_what_a_graph_cannot_replay_is_refused_in_one_sentence():
         build_config(overrides=["train.cuda_graph=always"])
 
 
-def test_a_trick_switched_on_mid_run_gives_the_graph_up(tmp_path):
-    from ganhacks.tricks.catalogue import build_tricks
-
+def _graphed_trainer(tmp_path, steps: int) -> Trainer:
+    """One run whose step is an emulated GraphedStep, ``steps`` steps into training."""
     cfgs, data = _configs([0])
     t = Trainer(cfgs[0], data)
     t.engine = GraphedStep(t.engine, capture=False)
     t.run = RunDir(tmp_path / "run")
     t.run.path.mkdir()
     t.begin()
-    for _ in range(5):
+    for _ in range(steps):
         t.train_step()
+    return t
+
+
+def test_a_trick_switched_on_mid_run_gives_the_graph_up(tmp_path):
+    from ganhacks.tricks.catalogue import build_tricks
+
+    t = _graphed_trainer(tmp_path, 5)
     assert t.engine.counts == {"eager": 0, "warmup": 3, "captures": 1, "replayed": 2}
     noisy, _ = _configs([0], ["tricks.instance_noise=on"])
     t.tricks.tricks += build_tricks(noisy[0], t.device)  # what a remedy of the doctor does
@@ -136,14 +142,7 @@ def test_a_trick_switched_on_mid_run_gives_the_graph_up(tmp_path):
 def test_a_new_optimiser_state_or_learning_rate_is_captured_again(tmp_path):
     from ganhacks.training.optim import scale_lr
 
-    cfgs, data = _configs([0])
-    t = Trainer(cfgs[0], data)
-    t.engine = GraphedStep(t.engine, capture=False)
-    t.run = RunDir(tmp_path / "run")
-    t.run.path.mkdir()
-    t.begin()
-    for _ in range(5):
-        t.train_step()
+    t = _graphed_trainer(tmp_path, 5)
     saved = copy.deepcopy(t.opt_d.state_dict())  # what a checkpoint holds: its own tensors
     t.train_step()
     assert t.engine.counts["captures"] == 1  # nothing changed: the same graph replays

@@ -816,7 +816,8 @@ def _open_trainer(
         datasets[cfg.data] = load_data(cfg.data)
     data = datasets[cfg.data]
     if list_checkpoints(run / "checkpoints"):
-        overrides = [f"{key}={str(value).lower()}" for key, value in runtime.items()]
+        # the override parser reads true/false, not Python's True/False; a device name stays as given
+        overrides = [f"{key}={str(value).lower() if isinstance(value, bool) else value}" for key, value in runtime.items()]
         try:
             trainer = resume_run(run, overrides=overrides, allow_config_change=bool(runtime), quiet=True, data=data)
             return trainer, trainer.step
@@ -1067,16 +1068,14 @@ def ablate(
         if cfg.data not in datasets:
             datasets[cfg.data] = load_data(cfg.data)
         keys[arm.name] = stack_key(prepare(cfg, datasets[cfg.data])[0])
-    if device is not None:
-        from ganhacks.training.loop import pick_device
+    from ganhacks.training.loop import pick_device
 
+    if device is not None:
         pick_device(device)  # an unavailable device is one sentence, before anything runs
     runtime: dict[str, Any] = {"train.device": device} if device is not None else {}
     if cuda_graph is not None:
         runtime["train.cuda_graph"] = _cuda_graph_mode(cuda_graph)
     if runtime.get("train.cuda_graph") is True:
-        from ganhacks.training.loop import pick_device
-
         if pick_device(device or plan.config(arms[0], 0).train.device).type != "cuda":
             raise GanhacksError(
                 "--cuda-graph true needs a CUDA device, and these runs train on the CPU; use --cuda-graph auto or false."
