@@ -189,8 +189,9 @@ def test_leave_one_out_removes_a_trick_the_base_preset_has():
 
 def test_leave_one_out_removes_a_setting_the_base_preset_has_and_keeps_one_it_changes():
     assert PRESETS["recommended"]["model"]["g_act"] == "leaky_relu"  # what this test leans on
+    # On images: on 2D data the preset's LeakyReLU in G is image-only and never trains.
     plan = Plan(
-        data="ring8",
+        data="mnist5k",
         tricks=["model.g_act=leaky_relu", "loss=minimax"],
         seeds=1,
         steps=10,
@@ -201,7 +202,7 @@ def test_leave_one_out_removes_a_setting_the_base_preset_has_and_keeps_one_it_ch
     assert plan.config(arms["full"], 0).model.g_act == "leaky_relu"
     assert plan.config(arms["-model.g_act=leaky_relu"], 0).model.g_act == "auto"  # gone, though the preset has it
     assert plan.config(arms["-loss=minimax"], 0).loss == "nonsaturating"
-    other = Plan(data="ring8", tricks=["model.g_act=relu"], seeds=1, steps=10, base="recommended", mode="leave-one-out")
+    other = Plan(data="mnist5k", tricks=["model.g_act=relu"], seeds=1, steps=10, base="recommended", mode="leave-one-out")
     dropped = next(a for a in other.arms() if a.role == "drop")
     assert other.config(dropped, 0).model.g_act == "leaky_relu"  # the base's own value, which the trick had changed
 
@@ -272,6 +273,21 @@ def test_a_folder_made_before_a_key_existed_resumes_while_the_key_keeps_its_defa
     monkeypatch.setitem(config.PRESETS, "baseline", {"data": {"coords": "raw"}})  # a base that moves off it
     with pytest.raises(GanhacksError, match=r"base data.coords: None then, 'raw' now"):
         folder.open(_plan())
+
+
+def test_a_2d_folder_pins_its_preset_base_as_2d_data_trains_it(tmp_path):
+    # On 2D data `recommended` trains without its image-only LeakyReLU in G (config.resolve), so
+    # the pinned base must not hold it: a folder pinned when the preset still put it on 2D runs
+    # (as the 2026-11-27 folders were) is then seen to mean other settings, not silently retrained.
+    folder = Ablation(tmp_path / "ab")
+    plan = folder.open(_plan(base="recommended"))
+    assert plan.base_config["model.g_act"] == "auto"
+    assert plan.base_config["tricks.instance_noise.sigma"] == 0.1  # the rest of the preset stays
+    saved = json.loads(folder.plan_file.read_text())
+    saved["base_config"]["model.g_act"] = "leaky_relu"
+    folder.plan_file.write_text(json.dumps(saved))
+    with pytest.raises(GanhacksError, match=r"base model.g_act: 'leaky_relu' then, 'auto' now.*new --out"):
+        folder.open(_plan(base="recommended"))
 
 
 def test_an_invalid_arm_fails_before_any_folder_exists(tmp_path):

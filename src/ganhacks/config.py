@@ -1071,14 +1071,21 @@ def dump_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
+def without_image_only(cfg: RunConfig) -> RunConfig:
+    """``cfg`` as 2D data trains it: its preset's image-only settings (``PRESET_IMAGE_ONLY``) back at
+    their defaults. A setting at the preset's own value is taken as the preset's, not the user's."""
+    if cfg.preset not in PRESET_IMAGE_ONLY:
+        return cfg
+    preset, default = from_dict(RunConfig, PRESETS[cfg.preset]), RunConfig()
+    own = [k for k in PRESET_IMAGE_ONLY[cfg.preset] if operator.attrgetter(k)(cfg) == operator.attrgetter(k)(preset)]
+    return replace(cfg, **{k: operator.attrgetter(k)(default) for k in own})
+
+
 def resolve(cfg: RunConfig, *, kind: Literal["2d", "image"], size: int | None, channels: int | None) -> RunConfig:
     """Fill every auto (None) field from the data kind; the result has no auto left."""
     two_d = kind == "2d"
-    if two_d and cfg.preset in PRESET_IMAGE_ONLY:
-        # A setting at the preset's own value is the preset's, not the user's: 2D data gets the default.
-        preset, default = from_dict(RunConfig, PRESETS[cfg.preset]), RunConfig()
-        own = [k for k in PRESET_IMAGE_ONLY[cfg.preset] if operator.attrgetter(k)(cfg) == operator.attrgetter(k)(preset)]
-        cfg = replace(cfg, **{k: operator.attrgetter(k)(default) for k in own})
+    if two_d:
+        cfg = without_image_only(cfg)
     arch = cfg.model.arch
     if arch == "auto":
         arch = "mlp" if two_d else ("resnet" if size == 128 else "dcgan")
