@@ -404,6 +404,20 @@ def test_rollback_restores_healthy_weights_applies_the_remedy_and_goes_on(tmp_pa
     assert ganhacks.diagnose(trainer.run.path)["events"] == verdict["events"]
 
 
+def test_a_second_rollback_to_the_same_checkpoint_says_which_remedies_are_new():
+    from ganhacks.training.remedies import rollback_message
+
+    # the folder baseline's seed 2 (docs/doctor-eval-rollback): both rollbacks went back to step 0,
+    # whose checkpoint predates the first remedy, so that one is applied again before the new one
+    changes = ["lr_d=0.0001 lr_g=0.0002", "noise restarted", "lr_d=5e-05 lr_g=0.0002", "noise restarted"]
+    text = rollback_message(150, 0, "d_wins", ["halve_lr_d", "instance_noise"], changes, 2, 3)
+    assert text.startswith("doctor: rolled back from step 150 to step 0 because of d_wins; ")
+    assert "remedy halve_lr_d+instance_noise (lr_d=5e-05 lr_g=0.0002; noise restarted), after applying again" in text
+    assert text.endswith("step 0 predates (lr_d=0.0001 lr_g=0.0002; noise restarted); attempt 2 of 3.")
+    first = rollback_message(150, 0, "d_wins", ["halve_lr_d", "instance_noise"], changes[:2], 1, 3)
+    assert "again" not in first and "(lr_d=0.0001 lr_g=0.0002; noise restarted); attempt 1 of 3." in first
+
+
 def test_rollback_with_instance_noise_remedy_adds_the_trick(tmp_path):
     de = _injections()
     overrides = [*SMALL, "doctor.action=rollback", "doctor.remedy=instance_noise", "checkpoint.every=40"]

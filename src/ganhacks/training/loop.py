@@ -43,7 +43,7 @@ from ganhacks.training.checkpoint import (
 )
 from ganhacks.training.graph import graphed
 from ganhacks.training.optim import get_lr, make_optimizer
-from ganhacks.training.remedies import apply_remedy
+from ganhacks.training.remedies import apply_remedy, rollback_message
 from ganhacks.training.rundir import RunDir
 from ganhacks.training.stack import SingleD, SingleG
 from ganhacks.training.step import Step
@@ -431,8 +431,7 @@ class Trainer:
         self._record({
             "event": "rollback", "step": failed_at, "cause": event.code, "to_step": self.step, "remedy": remedy,
             "changes": changes, "attempt": self.rollbacks,
-            "message": f"doctor: rolled back from step {failed_at} to step {self.step} because of {event.code}; "
-            f"remedy {'+'.join(remedy)} ({'; '.join(changes)}); attempt {self.rollbacks} of {doc.max_rollbacks}.",
+            "message": rollback_message(failed_at, self.step, event.code, remedy, changes, self.rollbacks, doc.max_rollbacks),
         })  # fmt: skip
         return "rollback"
 

@@ -41,3 +41,17 @@ def apply_remedy(trainer: Trainer, name: str, step: int, total: int) -> str:
             trainer.tricks.tricks.append(LabelSmoothing(LabelSmoothingConfig(), trainer.device, seed=seed + 1))
         return "one-sided label smoothing on (real target 0.9)"
     raise ValueError(f"unknown remedy {name!r}")
+
+
+def rollback_message(
+    failed_at: int, to_step: int, cause: str, remedy: list[str], changes: list[str], attempt: int, most: int
+) -> str:
+    """The one-line account of a rollback. ``changes`` holds one entry per remedy applied, in order:
+    first those of earlier rollbacks that the restored checkpoint predates (applied again, since
+    remedies accumulate), then this rollback's own, which are the last ``len(remedy)``."""
+    again, new = changes[: len(changes) - len(remedy)], changes[len(changes) - len(remedy) :]
+    text = f"doctor: rolled back from step {failed_at} to step {to_step} because of {cause}; "
+    text += f"remedy {'+'.join(remedy)} ({'; '.join(new)})"
+    if again:
+        text += f", after applying again the earlier rollbacks' remedies that step {to_step} predates ({'; '.join(again)})"
+    return text + f"; attempt {attempt} of {most}."
