@@ -27,6 +27,12 @@ def torchrun(*args: str, nproc: int = 2, timeout: float = 240, wait: bool = True
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def said(done: subprocess.CompletedProcess) -> str:
+    """What a failed torchrun printed: the ranks' own errors come first, the launcher's summary last."""
+    err = done.stderr
+    return err if len(err) <= 5000 else f"{err[:3500]}\n[...]\n{err[-1500:]}"
+
+
 def rows(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -37,7 +43,7 @@ def test_two_ranks_write_one_run_folder_and_match_one_process_of_the_whole_batch
     each rank's BatchNorm normalises its own share (PyTorch's SyncBatchNorm runs on GPUs only)."""
     same = ["--data", "ring8", "--steps", "5", "--set", "train.log_every=1", "--set", "model.g_norm=none", "--quiet"]
     done = torchrun("train", *same, "--out", str(tmp_path / "ddp"))
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, said(done)
     folders = list((tmp_path / "ddp").iterdir())
     assert len(folders) == 1 and done.stdout.strip().splitlines() == [str(folders[0])]  # rank 0 alone prints and writes
     code, out, _ = cli("train", *same, "--out", str(tmp_path / "one"))
@@ -82,7 +88,7 @@ def test_a_killed_rank_leaves_a_loadable_checkpoint_and_resume_under_torchrun_co
     state = load_checkpoint(newest)  # the newest complete checkpoint loads
     assert state["step"] >= 80
     resumed = torchrun("train", "--resume", str(run), "--quiet")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.returncode == 0, said(resumed)
     steps = [r["step"] for r in rows(run)]
     assert steps == sorted(set(steps)) and steps[-1] == 400  # cut back to the checkpoint, then on to the end
     info = json.loads((run / "run.json").read_text())
@@ -97,7 +103,7 @@ def test_every_rank_takes_the_doctors_rollbacks_and_stop(tmp_path):
     out = tmp_path / "runs"
     args = ["--set", "doctor.grad_limit=1e-9", "--set", "doctor.action=rollback", "--set", "checkpoint.every=20"]
     done = torchrun("train", "--data", "ring8", "--steps", "200", *args, "--quiet", "--out", str(out))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, said(done)
     (run,) = list(out.iterdir())
     events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
     assert events.count("rollback") == 3 and events[-1] == "stop"

@@ -25,6 +25,7 @@ SyncBatchNorm (``train.sync_bn``) is PyTorch's, and PyTorch runs it on GPUs only
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -143,9 +144,15 @@ def close(synchronise: bool = False) -> None:
     (a run that ended normally on every rank) the ranks meet first, so that none tears its group down
     while another still talks to it: a rank that left early was seen to abort ("terminate called
     without an active exception") in a test of the doctor's stop. After an error they do not wait, as
-    the other ranks may never arrive."""
+    the other ranks may never arrive.
+
+    The run's DistributedDataParallel wrappers hold the process group too, and the trainer that owns
+    them sits in reference cycles, which only the garbage collector frees: collected at interpreter
+    exit instead, gloo's threads would be torn down while Python is half gone, which can abort the
+    process (SIGABRT) after a run that succeeded. So they are collected here, first."""
     global _WORLD
     if dist.is_initialized():
+        gc.collect()
         if synchronise:
             dist.barrier()
         dist.destroy_process_group()
