@@ -119,6 +119,9 @@ class Case:
     # For a slow collapse: also count the runs whose event came by the first probe where recall fell
     # below half the best it had reached (the deadline for packing and SGD for D).
     by_recall_half: bool = False
+    # A run that fails early and gets out on its own: the expected event must be raised and must also
+    # have ended by the last row (the table counts both).
+    recovers: bool = False
 
     @property
     def slug(self) -> str:
@@ -147,13 +150,21 @@ CASES = [
     Case("collapse: G without BatchNorm, mnist5k", ("mode_collapse", "d_wins"), "mnist5k", 800, ["model.g_norm=none"]),
 ]
 # Healthy: the three presets on the four data sets, and an image folder without labels (random
-# crops of scikit-learn's two sample photos), 10 seeds each.
+# crops of scikit-learn's two sample photos), 10 seeds each. The folder's baseline is the exception:
+# in every seed D holds D(real) > 0.99 and D(fake) < 0.01 from about step 110 to 260-330 before G
+# gets out, a phase instance noise (recommended) and modern's tricks remove, so it is a case of a
+# d_wins that must be named and must end, not a healthy run (docs/doctor.md).
+FOLDER_BASELINE = "d_wins, then recovers: folder of photo crops, baseline"
 HEALTHY_STEPS = {"ring8": 1500, "grid25": 1500, "digits": 1500, "mnist5k": 1000, FOLDER: 1000}
 for _preset in ("baseline", "recommended", "modern"):
     for _data, _steps in HEALTHY_STEPS.items():
+        _overrides = [] if _preset == "baseline" else [f"preset={_preset}"]
+        if _data == FOLDER and _preset == "baseline":
+            CASES.append(Case(FOLDER_BASELINE, "d_wins", _data, _steps, _overrides, seeds=10, recovers=True))
+            continue
         _label = "folder of photo crops" if _data == FOLDER else _data
         _name = f"healthy: {_label}" + ("" if _preset == "baseline" else f", {_preset}")
-        CASES.append(Case(_name, None, _data, _steps, [] if _preset == "baseline" else [f"preset={_preset}"], seeds=10))
+        CASES.append(Case(_name, None, _data, _steps, _overrides, seeds=10))
 CASES.append(
     Case("healthy: digits, minibatch stddev, 2 D steps", None, "digits", 1500, ["tricks.minibatch_stddev=on", "train.d_steps=2"])
 )
@@ -274,6 +285,10 @@ def summarise(case: Case, results: list[dict]) -> dict:
         "expect": " or ".join(expects) or "(healthy)",
         "seeds": len(results),
         "detected": len(detected) if case.expect else None,
+        # of the detected runs, those whose expected event(s) had all ended at the last row
+        "ended": sum(1 for r in detected if not any(e[0] in expects and ongoing(e) for e in r["events"]))
+        if case.recovers
+        else None,
         "median_delay": statistics.median(delays) if delays else None,
         "other_events": len(other),
         "other_ongoing": len(still),
@@ -306,6 +321,8 @@ def table(rows: list[dict]) -> str:
     ]
     for r in rows:
         detected = "–" if r["detected"] is None else f"{r['detected']}/{r['seeds']}"
+        if r.get("ended") is not None:
+            detected += f", {r['ended']} ended"
         delay = "–" if r["median_delay"] is None else f"{r['median_delay']:.0f}"
         other = f"{r['other_events']}/{r['seeds']}" + (f" ({', '.join(r['other_codes'])})" if r["other_codes"] else "")
         still = "–" if not r["other_events"] else f"{r.get('other_ongoing', r['other_events'])}/{r['other_events']}"
@@ -398,12 +415,14 @@ def main(argv: list[str] | None = None) -> int:
         alarms = sum(r["other_events"] for r in rows if r["expect"] == "(healthy)")
         still = sum(r["other_ongoing"] for r in rows if r["expect"] == "(healthy)")
         missed = sum(r["seeds"] - r["detected"] for r in rows if r["detected"] is not None)
+        unrecovered = sum(r["detected"] - r["ended"] for r in rows if r.get("ended") is not None)
         print(f"\nmissed detections: {missed}; false alarms on healthy runs: {alarms} ({still} still on at the end); "
+              f"expected recoveries that did not end: {unrecovered}; "
               f"{len(results)} runs in {time.perf_counter() - start:.0f} s")  # fmt: skip
         print("command: .venv/bin/python benchmarks/doctor_eval.py " + " ".join(sys.argv[1:] if argv is None else argv))
         if args.json:
             Path(args.json).write_text(json.dumps({"summary": rows, "runs": results}, indent=2))
-    return 0 if missed == 0 and alarms == 0 else 1
+    return 0 if missed == 0 and alarms == 0 and unrecovered == 0 else 1
 
 
 if __name__ == "__main__":

@@ -485,6 +485,13 @@ def test_doctor_eval_counts_detections_deadlines_and_its_photo_folder(tmp_path):
     row = de.summarise(healthy_case, runs)
     assert (row["other_events"], row["other_ongoing"], row["other_codes"]) == (2, 1, ["d_wins"])
     assert "| 2/3 (d_wins) | 1/2 |" in de.table([row])
+    # the folder's baseline: its d_wins must be raised and must have ended by the last row
+    recovers = next(c for c in de.CASES if c.name == de.FOLDER_BASELINE)
+    assert (recovers.expect, recovers.data, recovers.recovers) == ("d_wins", de.FOLDER, True)
+    runs = [{"events": [("d_wins", 110, 150, 330), ("unstable", 300, 340, 400)]}, {"events": [("d_wins", 110, 150, None)]}]
+    row = de.summarise(recovers, runs)
+    assert (row["detected"], row["ended"], row["other_codes"]) == (2, 1, ["unstable"])
+    assert "| d_wins | 2/2, 1 ended | 150 | 1/2 (unstable) | 0/1 |" in de.table([row])
     healthy = [c for c in de.CASES if c.expect is None and c.seeds == 10]
     assert {c.data for c in healthy} == {"ring8", "grid25", "mnist5k", "digits", de.FOLDER}
     assert {o for c in healthy for o in c.overrides} == {"preset=recommended", "preset=modern"}
