@@ -866,3 +866,23 @@ def test_a_preset_arm_on_2d_data_leaves_out_the_image_only_settings():
             cfg, _ = prepare(plan.config(arm, 0))
             assert cfg.tricks.diffaugment is None and cfg.tricks.spectral_norm is None and cfg.tricks.r1 is None
             assert cfg.tricks.ema is not None and cfg.loss == "hinge"
+
+
+def test_pool_folders_pairs_within_each_folder_and_tests_the_pooled_differences(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import pool_folders
+
+    # two machines' folders of one plan: each seed's pair is formed inside its own folder
+    kl = {"a": {("base", 0): 1.0, ("+t", 0): 0.7, ("base", 1): 0.5, ("+t", 1): 0.4, ("base", 2): 0.9, ("+t", 2): 0.5},
+          "b": {("base", 0): 0.2, ("+t", 0): 0.1, ("base", 1): 0.8, ("+t", 1): ""}}  # fmt: skip
+    for name, cells in kl.items():
+        (tmp_path / name).mkdir()
+        lines = ["arm,seed,kl"] + [f"{arm},{seed},{v}" for (arm, seed), v in cells.items()]
+        (tmp_path / name / "results.csv").write_text("\n".join(lines) + "\n")
+    assert pool_folders.differences(tmp_path / "b", "kl") == {"+t": [pytest.approx(-0.1)]}  # seed 1 has no value
+    assert pool_folders.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    mean, lo, hi, p = stats.paired_t([-0.3, -0.1, -0.4, -0.1])
+    assert f"| +t | -0.267 (3) | -0.100 (1) | 4 | {mean:+.3f} | [{lo:+.3f}, {hi:+.3f}] | {p:.2g} |" in out
+    with pytest.raises(SystemExit, match="does not exist"):
+        pool_folders.main([str(tmp_path / "c")])
