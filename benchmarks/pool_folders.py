@@ -15,12 +15,12 @@ the table and the verdicts, with the statistics of ``ganhacks.bench.stats``. Not
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
 
 from ganhacks.bench import stats
+from ganhacks.bench.ablate import rows_from_csv
 
 
 def differences(folder: Path, metric: str) -> dict[str, list[float]]:
@@ -28,13 +28,11 @@ def differences(folder: Path, metric: str) -> dict[str, list[float]]:
     table = folder / "results.csv"
     if not table.is_file():
         raise SystemExit(f"error: {table} does not exist; give ablation folders that hold a results.csv.")
-    with table.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
     value: dict[tuple[str, int], float] = {}
-    for r in rows:
-        cell = r.get(metric, "")
-        if cell not in ("", None) and math.isfinite(float(cell)):
-            value[(r["arm"], int(r["seed"]))] = float(cell)
+    for r in rows_from_csv(table.read_text(encoding="utf-8")):
+        v = r["metrics"].get(metric)
+        if v is not None and math.isfinite(v):
+            value[(r["arm"], r["seed"])] = v
     out: dict[str, list[float]] = {}
     for (arm, seed), v in sorted(value.items()):
         if arm != "base" and ("base", seed) in value:

@@ -877,8 +877,11 @@ def test_pool_folders_pairs_within_each_folder_and_tests_the_pooled_differences(
           "b": {("base", 0): 0.2, ("+t", 0): 0.1, ("base", 1): 0.8, ("+t", 1): ""}}  # fmt: skip
     for name, cells in kl.items():
         (tmp_path / name).mkdir()
-        lines = ["arm,seed,kl"] + [f"{arm},{seed},{v}" for (arm, seed), v in cells.items()]
-        (tmp_path / name / "results.csv").write_text("\n".join(lines) + "\n")
+        rows = [
+            {"arm": arm, "role": "base" if arm == "base" else "add", "seed": seed, "failures": [], "metrics": {"kl": v or None}}
+            for (arm, seed), v in cells.items()
+        ]
+        (tmp_path / name / "results.csv").write_text(results_csv(rows))
     assert pool_folders.differences(tmp_path / "b", "kl") == {"+t": [pytest.approx(-0.1)]}  # seed 1 has no value
     assert pool_folders.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
