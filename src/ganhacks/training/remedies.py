@@ -49,7 +49,8 @@ def rollback_message(
     """The one-line account of a rollback. ``changes`` holds one entry per remedy applied, in order:
     first those of earlier rollbacks that the restored checkpoint predates (applied again, since
     remedies accumulate), then this rollback's own, which are the last ``len(remedy)``."""
-    again, new = changes[: len(changes) - len(remedy)], changes[len(changes) - len(remedy) :]
+    split = len(changes) - len(remedy)
+    again, new = changes[:split], changes[split:]
     text = f"doctor: rolled back from step {failed_at} to step {to_step} because of {cause}; "
     text += f"remedy {'+'.join(remedy)} ({'; '.join(new)})"
     if again:
