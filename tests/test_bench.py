@@ -290,6 +290,59 @@ def test_a_2d_folder_pins_its_preset_base_as_2d_data_trains_it(tmp_path):
         folder.open(_plan(base="recommended"))
 
 
+def test_from_trains_a_stored_plan_again_with_the_arms_it_pinned(tmp_path, capsys):
+    # A stored folder made when `recommended` meant other settings: resuming it is refused, but
+    # `--from` trains its plan again into a new folder, each arm with what it pinned then.
+    stored = Ablation(tmp_path / "stored")
+    stored.open(_plan(tricks=["preset:recommended"], seeds=1, steps=6))
+    saved = json.loads(stored.plan_file.read_text())
+    saved["arm_overrides"]["+preset:recommended"] = ["tricks.replay.p=0.3"]
+    stored.plan_file.write_text(json.dumps(saved))
+    with pytest.raises(GanhacksError, match="meant other settings"):
+        stored.open(_plan(tricks=["preset:recommended"], seeds=1, steps=6))
+    new = tmp_path / "again"
+    assert main(["ablate", "--from", str(stored.path), "--out", str(new), "--quiet"]) == 0
+    plan = Ablation(new).read_plan()
+    assert plan.source == str(stored.plan_file) and plan.arm_overrides == saved["arm_overrides"]
+    assert plan.command and plan.created and plan.machine  # this call's, not the stored ones
+    arm = next(a for a in plan.arms() if a.trick == "preset:recommended")
+    trained = (new / "runs" / arm.slug / "seed_0" / "config.yaml").read_text()
+    assert "replay:" in trained and "p: 0.3" in trained  # the pinned settings, not today's preset
+    assert "plan from" in (new / "report.md").read_text()
+    # Resuming the new folder, with --from or with the plan's own command, keeps its pinned arms.
+    assert main(["ablate", "--from", str(stored.plan_file), "--out", str(new), "--seeds", "2", "--quiet"]) == 0
+    assert Ablation(new).read_plan().seeds == 2 and (new / "runs" / arm.slug / "seed_1" / "result.json").is_file()
+    args = ["--data", "ring8", "--tricks", "preset:recommended", "--seeds", "2", "--steps", "6"]
+    assert main(["ablate", *args, "--out", str(new), "--quiet"]) == 0
+    capsys.readouterr()
+
+
+def test_from_refuses_what_it_cannot_train_as_it_was(tmp_path, capsys, monkeypatch):
+    from ganhacks import config
+
+    stored = Ablation(tmp_path / "stored")
+    stored.open(_plan(seeds=2))
+
+    def error(*args: str) -> str:
+        assert main(["ablate", *args, "--out", str(tmp_path / "new")]) == 2
+        return capsys.readouterr().err
+
+    assert error("--from", str(stored.path), "--steps", "5").startswith(
+        "error: --from takes the whole plan from"
+    )  # the plan is the stored one
+    assert "fewer than the 2" in error("--from", str(stored.path), "--seeds", "1")
+    assert "neither an ablation folder nor an ablation.json" in error("--from", str(tmp_path / "nothing"))
+    assert error("--tricks", "replay").startswith("error: ablate needs --data, --seeds, --steps (or --from")
+    monkeypatch.setitem(config.PRESETS, "baseline", {"train": {"batch_size": 7}})
+    err = error("--from", str(stored.path))
+    assert "builds otherwise (base train.batch_size: None then, 7 now)" in err and err.count("\n") == 1
+    saved = json.loads(stored.plan_file.read_text())
+    del saved["arm_overrides"]  # a folder from before arms were pinned
+    stored.plan_file.write_text(json.dumps(saved))
+    assert "predates pinned arms" in error("--from", str(stored.plan_file))
+    assert not (tmp_path / "new").exists()
+
+
 def test_an_invalid_arm_fails_before_any_folder_exists(tmp_path):
     plan = _plan(tricks=["train.steps=-3"])
     with pytest.raises(ConfigError, match="train.steps"):

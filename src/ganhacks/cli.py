@@ -242,18 +242,32 @@ def _ablate(args: argparse.Namespace) -> int:
 
     from ganhacks.bench.ablate import Plan, ablate, machine_description, main_progress, verdict_table
 
-    plan = Plan(
-        data=args.data,
-        tricks=[t.strip() for t in args.tricks.split(",") if t.strip()],
-        seeds=args.seeds,
-        steps=args.steps,
-        base=args.base,
-        mode=args.mode,
-        set=list(args.set or []),
-        eval_at=_eval_at(args.eval_at),
-        command=" ".join(shlex.quote(a) for a in ["ganhacks", *sys.argv[1:]]) if args.command_line is None else args.command_line,
-        machine=machine_description(),
-    )
+    command = " ".join(shlex.quote(a) for a in ["ganhacks", *sys.argv[1:]]) if args.command_line is None else args.command_line
+    plan_flags = {"--data": args.data, "--tricks": args.tricks, "--steps": args.steps, "--base": args.base,
+                  "--mode": args.mode, "--set": args.set, "--eval-at": args.eval_at}  # fmt: skip
+    if args.from_plan is not None:
+        given = [flag for flag, value in plan_flags.items() if value is not None]
+        if given:
+            raise GanhacksError(
+                f"--from takes the whole plan from '{args.from_plan}', so {given[0]} does not apply; leave it out."
+            )
+        plan = Plan.repeat(args.from_plan, seeds=args.seeds, command=command, machine=machine_description())
+    else:
+        missing = [flag for flag in ("--data", "--tricks", "--seeds", "--steps") if getattr(args, flag[2:]) is None]
+        if missing:
+            raise GanhacksError(f"ablate needs {', '.join(missing)} (or --from an ablation folder to train its plan again).")
+        plan = Plan(
+            data=args.data,
+            tricks=[t.strip() for t in args.tricks.split(",") if t.strip()],
+            seeds=args.seeds,
+            steps=args.steps,
+            base=args.base or "baseline",
+            mode=args.mode or "add-one",
+            set=list(args.set or []),
+            eval_at=_eval_at(args.eval_at),
+            command=command,
+            machine=machine_description(),
+        )
     stack = args.stack if args.stack in ("auto", "off") else _stack_count(args.stack)
     summary = ablate(
         args.out, plan, workers=args.workers, progress=None if args.quiet else main_progress, stack=stack, device=args.device,
@@ -376,27 +390,25 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser(
         "ablate", parents=[after], help="run tricks x seeds ablations; writes results, statistics and report.html (resumable)"
     )
-    a.add_argument("--data", required=True, metavar="NAME", help="data set: " + ", ".join(DATA_NAMES))
+    a.add_argument("--data", metavar="NAME", help="data set: " + ", ".join(DATA_NAMES))
     a.add_argument(
         "--tricks",
-        required=True,
         metavar="KEY[,KEY...]",
         help="tricks to test: switches (replay, tricks.pack), key=value settings joined by '+' "
         "(tricks.label_smoothing.mode=two_sided_random, optim.d.name=sgd+optim.d.lr=0.01), or preset:NAME",
     )
-    a.add_argument("--seeds", type=int, required=True, metavar="K", help="training seeds 0..K-1 per arm")
-    a.add_argument("--steps", type=int, required=True, metavar="N", help="training steps per run")
+    a.add_argument("--seeds", type=int, metavar="K", help="training seeds 0..K-1 per arm")
+    a.add_argument("--steps", type=int, metavar="N", help="training steps per run")
     a.add_argument(
         "--eval-at",
         metavar="N[,N...]",
         help="also evaluate every run at these steps (up to --steps), each budget with its own verdicts, "
         "so the report shows how each effect moves with training",
     )
-    a.add_argument("--base", default="baseline", metavar="PRESET", help="the preset every arm starts from (default baseline)")
+    a.add_argument("--base", metavar="PRESET", help="the preset every arm starts from (default baseline)")
     a.add_argument(
         "--mode",
         choices=["add-one", "leave-one-out", "both"],
-        default="add-one",
         help="add each trick to the base, remove each from the full set, or both (default add-one)",
     )
     a.add_argument(
@@ -430,6 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key in every arm (repeatable)")
     a.add_argument("--out", required=True, metavar="DIR", help="the ablation folder; calling again with it resumes")
+    a.add_argument(
+        "--from",
+        dest="from_plan",
+        metavar="ABLATION",
+        help="train the plan pinned in this ablation folder (or ablation.json) again into --out, every arm with the "
+        "settings pinned there, also where a preset means other ones now; only --seeds may extend it",
+    )
     a.add_argument(
         "--first", metavar="TRICK[,TRICK]", help="train these arms' missing runs before the others' (only the order changes)"
     )

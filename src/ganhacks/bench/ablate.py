@@ -215,6 +215,9 @@ class Plan:
     # Budgets short of `steps` at which every run is also evaluated (`--eval-at`); each gets its own
     # verdicts. A folder made before this existed has none.
     eval_at: list[int] = field(default_factory=list)
+    # The ablation.json whose pinned plan this one repeats (`ganhacks ablate --from`): its arms train
+    # the settings pinned there, also where a preset means other settings now.
+    source: str = ""
 
     # These define the experiment; the rest (seeds, command, when and where) may differ between calls.
     IDENTITY = ("data", "tricks", "steps", "base", "mode", "set", "eval_at")
@@ -257,11 +260,18 @@ class Plan:
 
         Arms named in ``finished`` (every seed done) are left out: they train nothing more, and they
         keep the settings they were pinned with (``report.md`` names them)."""
-        if not self.arm_overrides and not self.base_config:
+        return self.base_drift() + self.arm_drift(finished)
+
+    def base_drift(self) -> list[str]:
+        """How the pinned base config differs from the one this version builds for the plan.
+
+        Only the arms' overrides are pinned as settings; the base is built again from its preset, so a
+        base that drifted cannot be trained as it was."""
+        if not self.base_config:
             return []
         from ganhacks.config import RunConfig, changed_keys, flatten, to_dict
 
-        overrides, base = self.pinned()
+        _, base = self.pinned()
         # A key added to ganhacks after the folder was made is not drift while the base arm keeps
         # its default: the folder's runs were made with what that default means.
         defaults = flatten(to_dict(RunConfig()))
@@ -270,13 +280,45 @@ class Plan:
             for k in changed_keys(self.base_config, base)
             if k in self.base_config or k not in defaults or base.get(k) != defaults[k]
         ]
-        out = [f"base {k}: {self.base_config.get(k)!r} then, {base.get(k)!r} now" for k in keys]
-        out += [
+        return [f"base {k}: {self.base_config.get(k)!r} then, {base.get(k)!r} now" for k in keys]
+
+    def arm_drift(self, finished: Collection[str] = ()) -> list[str]:
+        """The arms (other than those in ``finished``) whose pinned overrides differ from what they resolve to now."""
+        if not self.arm_overrides:
+            return []
+        overrides, _ = self.pinned()
+        return [
             f"arm '{name}' was {self.arm_overrides.get(name)} and is now {o}"
             for name, o in overrides.items()
             if self.arm_overrides.get(name) != o and name not in finished
         ]
-        return out
+
+    @classmethod
+    def repeat(cls, source: str | Path, seeds: int | None = None, command: str = "", machine: str = "") -> Plan:
+        """The plan pinned in ``source`` (an ablation folder or its ablation.json), to be trained again as
+        it was pinned (``ganhacks ablate --from``): every arm with its pinned overrides, also one whose
+        preset means other settings now. ``seeds`` extends it.
+
+        A plan that pinned no arms, or whose base this version builds otherwise, is refused in one
+        sentence: its runs could not be made again as they were."""
+        path = Path(source)
+        file = path / "ablation.json" if path.is_dir() else path
+        if not file.is_file():
+            raise GanhacksError(f"--from '{source}' is neither an ablation folder nor an ablation.json; give one of them.")
+        stored = load_plan(file)
+        if not stored.arm_overrides or not stored.base_config:
+            raise GanhacksError(
+                f"'{file}' predates pinned arms, so what its arms meant is not recorded; run its own command instead."
+            )
+        if seeds is not None and seeds < stored.seeds:
+            raise GanhacksError(f"--seeds {seeds} is fewer than the {stored.seeds} of '{file}'; leave it out or give more.")
+        plan = replace(stored, seeds=seeds or stored.seeds, command=command, created="", machine=machine, source=str(file))
+        if drift := plan.base_drift():
+            raise GanhacksError(
+                f"'{file}' pinned a base that this version of ganhacks builds otherwise ({'; '.join(drift[:4])}), "
+                "so it cannot be trained again as it was; run its own command in a new --out folder instead."
+            )
+        return plan
 
     def config(self, arm: Arm, seed: int):
         """The RunConfig of one arm and seed (validated; auto values are filled later, from the data)."""
@@ -292,6 +334,15 @@ class Plan:
         # it again, to the same effect); doing it here too makes the pinned base_config say what the
         # runs trained, so that a preset that changes what it means on 2D shows as drift.
         return without_image_only(cfg) if self.data in MIXTURES else cfg
+
+
+def load_plan(file: Path) -> Plan:
+    """The Plan saved in ``file`` (an ablation.json); one sentence if it is damaged."""
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+        return Plan(**{k: v for k, v in raw.items() if k in Plan.__dataclass_fields__})
+    except (OSError, ValueError, TypeError):
+        raise GanhacksError(f"'{file}' is damaged; start the ablation in a new --out folder.") from None
 
 
 def machine_description() -> str:
@@ -350,13 +401,9 @@ class Ablation:
         return self.path / "tb" / arm.slug / f"seed_{seed}"
 
     def read_plan(self) -> Plan:
-        try:
-            raw = json.loads(self.plan_file.read_text(encoding="utf-8"))
-            return Plan(**{k: v for k, v in raw.items() if k in Plan.__dataclass_fields__})
-        except FileNotFoundError:
-            raise GanhacksError(f"'{self.path}' is not an ablation folder (it has no ablation.json).") from None
-        except (OSError, ValueError, TypeError):
-            raise GanhacksError(f"'{self.plan_file}' is damaged; start the ablation in a new --out folder.") from None
+        if not self.plan_file.exists():
+            raise GanhacksError(f"'{self.path}' is not an ablation folder (it has no ablation.json).")
+        return load_plan(self.plan_file)
 
     def open(self, plan: Plan) -> Plan:
         """Create the folder for ``plan``, or reopen it when it holds the same experiment.
@@ -382,6 +429,7 @@ class Ablation:
                     f"'{self.path}' holds a different ablation: {what}; use a new --out folder or the same settings."
                 )
             plan.created = old.created
+            plan.source = old.source
             plan.seeds = max(plan.seeds, old.seeds)
             plan.arm_overrides, plan.base_config = old.arm_overrides, old.base_config
             if extends and old.arm_overrides:
@@ -390,7 +438,8 @@ class Ablation:
                 plan.arm_overrides = {name: old.arm_overrides.get(name, o) for name, o in now.items()}
             # A preset can change after its arm finished (the bench is what changes it); the finished
             # runs stay what they were, and the arms still to train must mean what they meant.
-            drift = plan.drift(finished=self.finished_arms(plan))
+            # A folder made to repeat a stored plan (--from) asked for its pinned arms, so only its base can drift.
+            drift = plan.base_drift() + ([] if plan.source else plan.arm_drift(finished=self.finished_arms(plan)))
             if drift:
                 raise GanhacksError(
                     f"'{self.path}' was made when its arms meant other settings ({'; '.join(drift[:4])}"

@@ -345,6 +345,8 @@ def write_ablation_report(folder: Ablation, plan: Plan, summary: dict[str, Any])
         ("machine", plan.machine),
         ("command", plan.command),
     ]
+    if plan.source:
+        meta.append(("plan from", f"{plan.source} (--from: every arm trains the settings pinned there)"))
     if changed := plan.drift():
         meta.append(("settings changed since", "; ".join(changed)))
     body.append(_table(None, [[_td(k), _td(v)] for k, v in meta], 'class="meta"'))
@@ -470,6 +472,7 @@ def ablation_markdown(plan: Plan, summary: dict[str, Any], finished: int) -> str
         f"{finished} of {len(plan.arms()) * plan.seeds} runs finished",
         f"- started {md_esc(plan.created)} on {md_esc(plan.machine)}",
         f"- command: `{md_esc(plan.command)}`" if plan.command else "- command: (Python API)",
+        *([f"- plan from `{md_esc(plan.source)}` (--from: every arm trains the settings pinned there)"] if plan.source else []),
         *(f"- settings changed since (these runs keep the settings they were made with): {md_esc(d)}" for d in plan.drift()),
         "",
         f"Verdict on {md_esc(primary)}. " + md_esc(method_text()),
