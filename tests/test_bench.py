@@ -942,3 +942,30 @@ def test_pool_folders_pairs_within_each_folder_and_tests_the_pooled_differences(
     assert f"| +t | -0.267 (3) | -0.100 (1) | 4 | {mean:+.3f} | [{lo:+.3f}, {hi:+.3f}] | {p:.2g} |" in out
     with pytest.raises(SystemExit, match="does not exist"):
         pool_folders.main([str(tmp_path / "c")])
+
+
+def test_compare_folders_says_which_verdicts_and_failure_rates_moved(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import compare_folders
+
+    # a stored folder where replay lowers KL by 0.2 in every seed, and a retrain where it does not
+    kl = {"stored": [(1.0, 0.8), (0.6, 0.4), (0.9, 0.7)], "retrained": [(1.0, 0.9), (0.6, 0.8), (0.9, 0.9)]}
+    for name, pairs in kl.items():
+        Ablation(tmp_path / name).open(_plan(tricks=["replay"]))
+        rows = [
+            {"arm": arm, "role": "base" if arm == "base" else "add", "trick": None if arm == "base" else "replay",
+             "seed": seed, "steps": 12, "wall_s": 1.0, "eval_s": 0.1, "error": None, "run": f"{arm}/seed_{seed}",
+             "healthy": not (name == "retrained" and arm == "base" and seed == 2), "failures": [],
+             "metrics": {"kl": value, "modes": 8.0, "hq": 0.5}}
+            for seed, pair in enumerate(pairs) for arm, value in zip(("base", "+replay"), pair, strict=True)
+        ]  # fmt: skip
+        (tmp_path / name / "results.csv").write_text(results_csv(rows))
+    assert compare_folders.main([str(tmp_path / "stored"), str(tmp_path / "retrained")]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("| replay |"))
+    assert "kl: -0.2 → +0.03333" in line and "**helps → no evidence**" in line
+    assert "**0 % / 0 % → 0 % / 33 %**" in line  # the retrain's doctor called one base run unhealthy
+    assert "| base | 3 → 3 | **0 % → 33 %** |" in out
+    assert "moved: 1 verdict, 1 adjusted, 1 failure rate" in out
+    with pytest.raises(SystemExit, match="does not exist"):
+        compare_folders.main([str(tmp_path / "stored"), str(tmp_path / "none")])
