@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ganhacks.bench.ablate import load_plan, rows_from_csv, summarize
+from ganhacks.bench.ablate import fmt_p, load_plan, rows_from_csv, summarize
+from ganhacks.bench.report import fmt_rate
 
 
 def summary(folder: Path) -> dict[str, Any]:
@@ -28,14 +29,6 @@ def summary(folder: Path) -> dict[str, Any]:
         if not f.is_file():
             raise SystemExit(f"error: {f} does not exist; give ablation folders that hold ablation.json and results.csv.")
     return summarize(load_plan(plan_file), rows_from_csv(table.read_text(encoding="utf-8")))
-
-
-def _rate(x: float) -> str:
-    return "–" if math.isnan(x) else f"{100 * x:.0f} %"
-
-
-def _p(x: float) -> str:
-    return "–" if math.isnan(x) else ("< 0.001" if x < 0.001 else f"{x:.2g}")
 
 
 def _moved(a: str, b: str) -> str:
@@ -62,15 +55,15 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], dict[s
         head = e["headline"]
         d_old = e["metrics"][head]["diff"] if head else math.nan
         d_new = f["metrics"][head]["diff"] if head and head in f["metrics"] else math.nan
-        rate_old = f"{_rate(e['failure_rate_with'])} / {_rate(e['failure_rate_without'])}"
-        rate_new = f"{_rate(f['failure_rate_with'])} / {_rate(f['failure_rate_without'])}"
+        rate_old = f"{fmt_rate(e['failure_rate_with'])} / {fmt_rate(e['failure_rate_without'])}"
+        rate_new = f"{fmt_rate(f['failure_rate_with'])} / {fmt_rate(f['failure_rate_without'])}"
         moved["verdict"] += e["verdict"] != f["verdict"]
         moved["adjusted"] += e["verdict_adjusted"] != f["verdict_adjusted"]
         moved["failure rate"] += rate_old != rate_new
         name = e["trick"] if e["role"] == "add" else f"-{e['trick']}"
         lines.append(
-            f"| {name} | {head}: {d_old:+.4g} → {d_new:+.4g} | {_p(e['p'])} → {_p(f['p'])} | {_moved(e['verdict'], f['verdict'])} | "
-            f"{_moved(e['verdict_adjusted'], f['verdict_adjusted'])} (q {_p(e['q'])} → {_p(f['q'])}) | {_moved(rate_old, rate_new)} |"
+            f"| {name} | {head}: {d_old:+.4g} → {d_new:+.4g} | {fmt_p(e['p'])} → {fmt_p(f['p'])} | {_moved(e['verdict'], f['verdict'])} | "
+            f"{_moved(e['verdict_adjusted'], f['verdict_adjusted'])} (q {fmt_p(e['q'])} → {fmt_p(f['q'])}) | {_moved(rate_old, rate_new)} |"
         )
     arms = {a["arm"]: a for a in new["arms"]}
     lines += ["", "| arm | runs | failure rate (stored → retrained) |", "|---|---|---|"]
@@ -78,7 +71,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], dict[s
         b = arms.get(a["arm"])
         if b is not None:
             lines.append(
-                f"| {a['arm']} | {a['runs']} → {b['runs']} | {_moved(_rate(a['failure_rate']), _rate(b['failure_rate']))} |"
+                f"| {a['arm']} | {a['runs']} → {b['runs']} | {_moved(fmt_rate(a['failure_rate']), fmt_rate(b['failure_rate']))} |"
             )
     return lines, moved
 

@@ -964,8 +964,8 @@ def test_compare_folders_says_which_verdicts_and_failure_rates_moved(tmp_path, m
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("| replay |"))
     assert "kl: -0.2 → +0.03333" in line and "**helps → no evidence**" in line
-    assert "**0 % / 0 % → 0 % / 33 %**" in line  # the retrain's doctor called one base run unhealthy
-    assert "| base | 3 → 3 | **0 % → 33 %** |" in out
+    assert "**0% / 0% → 0% / 33%**" in line  # the retrain's doctor called one base run unhealthy
+    assert "| base | 3 → 3 | **0% → 33%** |" in out
     assert "moved: 1 verdict, 1 adjusted, 1 failure rate" in out
     with pytest.raises(SystemExit, match="does not exist"):
         compare_folders.main([str(tmp_path / "stored"), str(tmp_path / "none")])

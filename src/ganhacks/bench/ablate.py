@@ -302,7 +302,7 @@ class Plan:
         A plan that pinned no arms, or whose base this version builds otherwise, is refused in one
         sentence: its runs could not be made again as they were."""
         path = Path(source)
-        file = path / "ablation.json" if path.is_dir() else path
+        file = Ablation(path).plan_file if path.is_dir() else path
         if not file.is_file():
             raise GanhacksError(f"--from '{source}' is neither an ablation folder nor an ablation.json; give one of them.")
         stored = load_plan(file)
