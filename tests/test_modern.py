@@ -441,8 +441,8 @@ def test_recommended_keeps_leaky_relu_in_g_for_images_and_leaves_it_out_for_2d_d
     two_d, _ = prepare(build_config(preset="recommended", overrides=["data.name=ring8"]))
     images, _ = prepare(build_config(preset="recommended", overrides=["data.name=digits"]))
     assert images.model.g_act == "leaky_relu" and two_d.model.g_act == "relu"
-    for cfg in (two_d, images):  # the noise tricks stay on both
-        assert cfg.tricks.instance_noise is not None and cfg.tricks.g_noise is not None
+    for cfg in (two_d, images):  # instance noise stays on both; g_noise left with the adjusted verdicts
+        assert cfg.tricks.instance_noise is not None and cfg.tricks.g_noise is None
     plan = Plan(data="grid25", tricks=["preset:recommended"], seeds=1, steps=10)
     arm = next(a for a in plan.arms() if a.role == "add")
     assert not any(o.startswith("model.g_act") for o in arm.overrides)
